@@ -1,0 +1,105 @@
+"""create_app(settings): wires the store, the FHIR API and the pages together."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from mockehr import pages
+from mockehr.config import Settings
+from mockehr.fhir import http
+from mockehr.fhir.extract import extract
+from mockehr.fhir.outcome import Problem
+from mockehr.fhir.routes import build_blueprint
+from mockehr.fhir.service import FHIRService
+from mockehr.paths import seed_data_dir
+from mockehr.store import dataset
+from mockehr.store.overlay import Overlay
+from mockehr.store.store import Store
+
+log = logging.getLogger("mockehr")
+
+_EXPOSED = "Location, ETag, Last-Modified, Content-Location, Retry-After, X-Progress, Link"
+
+
+def load_base(settings: Settings) -> tuple[dict, ...]:
+    if settings.dataset_dir is not None:
+        return dataset.cached_dataset_dir(Path(settings.dataset_dir).resolve())
+    if settings.patients is not None or settings.seed is not None:
+        from mockehr.synth import DEFAULT_PATIENTS, DEFAULT_SEED
+
+        patients = DEFAULT_PATIENTS if settings.patients is None else settings.patients
+        seed = DEFAULT_SEED if settings.seed is None else settings.seed
+        return dataset.cached_generated(patients, seed)
+    return dataset.cached_dataset_dir(seed_data_dir())
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask("mockehr", static_folder=None)
+    app.json.sort_keys = False
+    store = Store(list(load_base(settings)), Overlay(settings.data_dir), extract)
+    app.extensions["mockehr.settings"] = settings
+    app.extensions["mockehr.store"] = store
+    app.extensions["mockehr.fhir"] = FHIRService(store, settings.default_page_size, settings.max_page_size)
+    app.config["MOCKEHR_ROOT_URL"] = lambda: root_url(settings)
+    app.config["MOCKEHR_PAGE_SIZE"] = settings.default_page_size
+    app.config["MOCKEHR_MAX_PAGE_SIZE"] = settings.max_page_size
+    app.config["MOCKEHR_STARTED"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    app.register_blueprint(build_blueprint())
+    app.register_blueprint(pages.build_blueprint())
+    _install_cors(app)
+    _install_error_handlers(app)
+    return app
+
+
+def root_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return request.url_root.rstrip("/")
+
+
+def _install_cors(app: Flask) -> None:
+    """Browser apps call us from their own origin: open CORS, preflight included."""
+
+    @app.before_request
+    def preflight():
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response = Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, PATCH, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Authorization, Content-Type")
+            response.headers["Access-Control-Max-Age"] = "86400"
+            return response
+        return None
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSED
+        response.headers.add("Vary", "Origin")
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    def is_fhir() -> bool:
+        return request.path == "/fhir" or request.path.startswith("/fhir/")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if not is_fhir():
+            return error
+        code = "not-found" if error.code == 404 else "not-supported" if error.code == 405 else "invalid"
+        return http.outcome_response([Problem("error", code, error.description or error.name)], error.code)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = f"internal error ({type(error).__name__}); this is a mockehr bug, please report it"
+        if is_fhir():
+            return http.outcome_response([Problem("fatal", "exception", message)], 500)
+        return Response(message, status=500, mimetype="text/plain")

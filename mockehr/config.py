@@ -1,0 +1,54 @@
+"""Settings: one dataclass, filled by the CLI, MOCKEHR_* environment variables or kwargs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Persist writes under this directory; None keeps everything in memory.
+    data_dir: Path | None = None
+    # Serve a dataset directory written by `mockehr seed` instead of the default one.
+    dataset_dir: Path | None = None
+    # Generate a dataset at start instead of loading one (both None: the shipped default).
+    patients: int | None = None
+    seed: int | None = None
+    # The root URL as clients see it (proxies, containers); None: http://host:port
+    public_url: str | None = None
+    # Largest page a search may return, whatever _count asks for.
+    max_page_size: int = 1000
+    default_page_size: int = 50
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        """Defaults, then MOCKEHR_<FIELD> variables, then explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f"MOCKEHR_{f.name.upper()}")
+            if raw is not None and f.name != "extra":
+                values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("data_dir", "dataset_dir"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        return cls(**values)
+
+
+_INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size"}
+
+
+def _coerce(name: str, raw: str):
+    if name in _INT_FIELDS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"MOCKEHR_{name.upper()} must be a whole number, got {raw!r}") from None
+    return raw

@@ -1,0 +1,165 @@
+"""FHIR REST routes: translate HTTP to FHIRService calls and back. No logic here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from mockehr.fhir import bundle, http
+from mockehr.fhir.capability import capability_statement
+from mockehr.fhir.outcome import FHIRError, information
+from mockehr.fhir.service import FHIRService
+from mockehr.store.store import Version
+
+
+def fhir_base() -> str:
+    return current_app.config["MOCKEHR_ROOT_URL"]() + "/fhir"
+
+
+def _service() -> FHIRService:
+    return current_app.extensions["mockehr.fhir"]
+
+
+def _answer(body, status: int = 200, headers: dict | None = None) -> Response:
+    return http.json_response(body, status, headers, http.response_type(request),
+                              pretty=request.args.get("_pretty") == "true")
+
+
+def _version_headers(version: Version, with_location: bool = False) -> dict:
+    headers = {"ETag": http.etag(version.vid), "Last-Modified": http.http_date(version.last_updated)}
+    if with_location:
+        headers["Location"] = f"{fhir_base()}/{version.type}/{version.id}/_history/{version.vid}"
+    return headers
+
+
+def _pairs() -> list[tuple[str, str]]:
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+    return pairs
+
+
+def _page_links(path: str, pairs: list[tuple[str, str]], offset: int, count: int, total: int) -> list[dict]:
+    return bundle.page_links(f"{fhir_base()}/{path}", pairs, offset, count, total)
+
+
+def _write_answer(version: Version, status: int) -> Response:
+    headers = _version_headers(version, with_location=True)
+    wanted = http.prefer(request, "return")
+    if wanted == "minimal":
+        return Response(status=status, headers=headers)
+    if wanted == "operationoutcome":
+        return _answer(information(f"{version.type}/{version.id} is now at version {version.vid}"), status, headers)
+    return _answer(version.resource, status, headers)
+
+
+def build_blueprint() -> Blueprint:
+    bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+    @bp.errorhandler(FHIRError)
+    def fhir_error(error: FHIRError):
+        return http.outcome_response(error.problems(), error.status, error.headers)
+
+    @bp.get("/metadata")
+    def metadata():
+        return _answer(capability_statement(fhir_base(), current_app.config["MOCKEHR_STARTED"]))
+
+    @bp.route("/<rtype>", methods=["GET"])
+    @bp.route("/<rtype>/_search", methods=["POST"])
+    def search_type(rtype: str):
+        http.response_type(request)
+        strict = http.prefer(request, "handling") == "strict"
+        pairs = _pairs()
+        result = _service().search(rtype, pairs, strict)
+        req = result.request
+        shaped = [bundle.shape(r, req.summary, req.elements) for r in result.page]
+        links = _page_links(rtype, pairs, req.offset, req.count, result.total)
+        total = None if req.total == "none" else result.total
+        return _answer(bundle.search_bundle(fhir_base(), shaped, result.included, total, links, req.ignored))
+
+    @bp.post("/<rtype>")
+    def create(rtype: str):
+        http.response_type(request)
+        body = http.read_json_body(request)
+        version, created = _service().create(rtype, body, request.headers.get("If-None-Exist"))
+        return _write_answer(version, 201 if created else 200)
+
+    @bp.get("/<rtype>/<rid>")
+    def read(rtype: str, rid: str):
+        http.response_type(request)
+        version = _service().read(rtype, rid)
+        headers = _version_headers(version)
+        if http.not_modified(request, version.vid, version.last_updated):
+            return Response(status=304, headers=headers)
+        summary = request.args.get("_summary")
+        elements = [e for e in request.args.get("_elements", "").split(",") if e] or None
+        return _answer(bundle.shape(version.resource, summary if summary in ("data", "text") else None, elements),
+                       headers=headers)
+
+    @bp.put("/<rtype>/<rid>")
+    def update(rtype: str, rid: str):
+        http.response_type(request)
+        body = http.read_json_body(request)
+        if_match = request.headers.get("If-Match")
+        expected = http.parse_etag(if_match, "If-Match") if if_match else None
+        version, created = _service().update(rtype, rid, body, expected)
+        return _write_answer(version, 201 if created else 200)
+
+    @bp.delete("/<rtype>/<rid>")
+    def delete(rtype: str, rid: str):
+        http.response_type(request)
+        version = _service().delete(rtype, rid)
+        if version is None:
+            return _answer(information(f"{rtype}/{rid} did not exist or was already deleted; nothing changed"))
+        return _answer(information(f"deleted {rtype}/{rid} (version {version.vid} records the deletion)"),
+                       headers={"ETag": http.etag(version.vid)})
+
+    @bp.get("/_history")
+    @bp.get("/<rtype>/_history")
+    @bp.get("/<rtype>/<rid>/_history")
+    def history(rtype: str | None = None, rid: str | None = None):
+        http.response_type(request)
+        pairs = _pairs()
+        args = dict(pairs)
+        versions = _service().history(rtype, rid, args.get("_since"))
+        count = _bounded_int(args, "_count", current_app.config["MOCKEHR_PAGE_SIZE"])
+        offset = _bounded_int(args, "_offset", 0)
+        path = "/".join(p for p in (rtype, rid, "_history") if p)
+        links = _page_links(path, pairs, offset, count, len(versions))
+        page = versions[offset:offset + count]
+        return _answer(bundle.history_bundle(fhir_base(), page, len(versions), links))
+
+    @bp.get("/<rtype>/<rid>/_history/<vid>")
+    def vread(rtype: str, rid: str, vid: str):
+        http.response_type(request)
+        version = _service().vread(rtype, rid, vid)
+        return _answer(version.resource, headers=_version_headers(version))
+
+    @bp.route("/Patient/<pid>/$everything", methods=["GET", "POST"])
+    def everything(pid: str):
+        http.response_type(request)
+        pairs = _pairs()
+        args = dict(pairs)
+        types = [t for t in args.get("_type", "").split(",") if t] or None
+        resources = _service().everything(pid, types, args.get("_since"))
+        count = _bounded_int(args, "_count", current_app.config["MOCKEHR_PAGE_SIZE"])
+        offset = _bounded_int(args, "_offset", 0)
+        links = _page_links(f"Patient/{pid}/$everything", pairs, offset, count, len(resources))
+        page = resources[offset:offset + count]
+        return _answer(bundle.search_bundle(fhir_base(), page, [], len(resources), links, []))
+
+    @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def unknown(rest: str):
+        raise FHIRError(404 if request.method in ("GET", "POST") else 405, "not-supported",
+                        f"{request.method} /fhir/{rest} is not an interaction this server supports")
+
+    return bp
+
+
+def _bounded_int(args: dict, name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise FHIRError(400, "invalid", f"{name} must be a whole number, got '{raw}'")
+    limit = current_app.config["MOCKEHR_MAX_PAGE_SIZE"]
+    return min(int(raw), limit) if name == "_count" else int(raw)
