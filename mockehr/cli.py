@@ -31,6 +31,7 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url) -> None
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
+    from mockehr.store.dataset import DatasetError
 
     if dataset_dir and (patients or seed is not None):
         raise click.UsageError("--dataset cannot be combined with --patients/--seed")
@@ -41,6 +42,8 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url) -> None
                                  patients=patients, seed=seed, public_url=public_url)
     try:
         run_forever(settings, announce=lambda line: click.echo(line))
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:  # e.g. the port is taken
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -29,9 +29,9 @@ class SearchResult:
 def check_type(rtype: str) -> None:
     if rtype in _SERVED:
         return
-    from mockehr.fhir.validate import known_resource_types
+    from mockehr.fhir.validate import resource_types
 
-    if rtype in known_resource_types():
+    if rtype in resource_types():
         raise FHIRError(404, "not-supported", f"{rtype} is a FHIR resource type this server does not serve")
     raise FHIRError(404, "not-found", f"unknown resource type '{rtype}'")
 
