@@ -9,8 +9,10 @@ Checked: JSON shape, resourceType, unknown elements (with a suggestion), `_x`
 primitive extension siblings, list vs single, required elements, choice groups,
 primitive formats, empty values and nulls, Reference.reference syntax and local
 (#id) targets, Extension (url, value[x] xor nested extensions), Narrative.div,
-nested contained resources. Not checked: terminology bindings, invariants
-other than those above, profiles, Bundle-type rules.
+nested contained resources, and the REQUIRED terminology bindings listed in
+validate_codes.py (code elements, and the codings of a bound CodeableConcept
+that carry its system). Not checked: other bindings, invariants other than
+those above, profiles, Bundle-type rules.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from mockehr.fhir.validate_codes import BINDINGS, ValueSet, code_problem
 from mockehr.fhir.validate_primitives import ABS_URL_RE, CHECKS, REF_CONDITIONAL_RE, REF_ID_RE, kind, show
 
 MAX_ISSUES = 50
@@ -41,7 +44,8 @@ class Issue:
 def _schema() -> tuple[dict, frozenset]:
     """{type: (elements, required, choices)}, resource type names.
 
-    elements: json name -> (type, is_list, choice group | None, is_primitive);
+    elements: json name -> (type, is_list, choice group | None, is_primitive,
+    required-binding ValueSet | None);
     required: ((label, member names), ...) where any member (or its `_member`)
     satisfies it; choices: group -> member names.
     """
@@ -49,9 +53,10 @@ def _schema() -> tuple[dict, frozenset]:
     types = {}
     for tname, spec in raw["types"].items():
         elements, choices, required = {}, {}, {}
+        bindings = BINDINGS.get(tname, {})
         for name, el in spec.items():
             group = el.get("choice")
-            elements[name] = (el["type"], el.get("list", False), group, el["type"][0].islower())
+            elements[name] = (el["type"], el.get("list", False), group, el["type"][0].islower(), bindings.get(name))
             if group:
                 choices.setdefault(group, []).append(name)
             if el.get("required"):
@@ -176,7 +181,7 @@ def _object(walk: _Walk, obj: object, tname: str, path: str, depth: int) -> None
                     continue
             _unknown(walk, key, elements, choices, path)
             continue
-        etype, is_list, group, primitive = el
+        etype, is_list, group, primitive, vs = el
         if group is not None:
             if group in seen_choice:
                 walk.add("structure", f"{path}.{group}",
@@ -194,12 +199,12 @@ def _object(walk: _Walk, obj: object, tname: str, path: str, depth: int) -> None
                 for i, item in enumerate(value):
                     if item is None and primitive and _has_ext_at(obj.get("_" + key), i):
                         continue  # value given only as an extension in the `_key` array
-                    _value(walk, item, etype, primitive, key, f"{path}.{key}[{i}]", depth)
+                    _value(walk, item, etype, primitive, key, f"{path}.{key}[{i}]", depth, vs)
         elif isinstance(value, list):
             walk.add("structure", f"{path}.{key}",
                      f"{path}.{key}: expected a single value, not an array")
         else:
-            _value(walk, value, etype, primitive, key, f"{path}.{key}", depth)
+            _value(walk, value, etype, primitive, key, f"{path}.{key}", depth, vs)
     for label, members in required:
         if not any(m in obj or "_" + m in obj for m in members):
             hint = f" (one of {', '.join(members)})" if len(members) > 1 else ""
@@ -210,17 +215,38 @@ def _object(walk: _Walk, obj: object, tname: str, path: str, depth: int) -> None
         _reference(walk, obj.get("reference"), f"{path}.reference")
 
 
-def _value(walk: _Walk, value: object, etype: str, primitive: bool, key: str, path: str, depth: int) -> None:
+def _value(walk: _Walk, value: object, etype: str, primitive: bool, key: str, path: str, depth: int,
+           vs: ValueSet | None = None) -> None:
     if value is None:
         walk.add("structure", path, f"{path}: null is not allowed; omit the element instead")
     elif primitive:
         problem = CHECKS[etype](value)
         if problem:
             walk.add("value", path, f"{path}: {problem}")
+        elif vs is not None:
+            problem = code_problem(vs, value)
+            if problem:
+                walk.add("code-invalid", path, f"{path}: {problem}")
     elif etype == "Resource":
         _resource(walk, value, path, key == "contained", depth)
     else:
         _object(walk, value, etype, path, depth)
+        if vs is not None and isinstance(value, dict):
+            _bound_codings(walk, value.get("coding"), vs, path)
+
+
+def _bound_codings(walk: _Walk, codings: object, vs: ValueSet, path: str) -> None:
+    """A CodeableConcept with a required binding: its codings in the bound system need a code of the set."""
+    if not isinstance(codings, list):
+        return  # reported by the walk
+    for i, coding in enumerate(codings):
+        if not isinstance(coding, dict) or coding.get("system") != vs.system:
+            continue
+        code = coding.get("code")
+        if isinstance(code, str) and not CHECKS["code"](code):  # a bad code string is reported already
+            problem = code_problem(vs, code)
+            if problem:
+                walk.add("code-invalid", f"{path}.coding[{i}].code", f"{path}.coding[{i}].code: {problem}")
 
 
 def _has_ext_at(ext: object, i: int) -> bool:
