@@ -47,7 +47,7 @@ def _resource_entry(rtype: str) -> dict:
         entry["supportedProfile"] = [US_CORE + name for name in _PROFILES[rtype]]
     entry.update({
         "interaction": [{"code": code} for code in _INTERACTIONS],
-        "versioning": "versioned",
+        "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
         "conditionalCreate": True,

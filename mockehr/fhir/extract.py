@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 from mockehr.fhir import values as v
@@ -49,14 +50,27 @@ def reference_target(ref: str) -> tuple[str, str] | None:
     return (m.group("type"), m.group("id")) if m else None
 
 
-def reference_keys(value: Any) -> list[str]:
+def reference_keys(value: Any, only: str | None = None) -> list[str]:
+    """Index keys of a reference; with `only`, just references to that resource type."""
     ref = value.get("reference") if isinstance(value, dict) else value
     if not isinstance(ref, str) or not ref or ref.startswith("#"):
         return []
     target = reference_target(ref)
+    if only and (target is None or target[0] != only):
+        return []
     if target:
         return [f"{target[0]}/{target[1]}", target[1]]
     return [ref]
+
+
+_TYPED_PATH = re.compile(r"^(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]+)\)$")
+
+
+@lru_cache(maxsize=None)  # a few hundred distinct paths, asked for on every indexed resource
+def split_typed_path(path: str) -> tuple[str, str | None]:
+    """'subject.where(resolve() is Patient)' -> ('subject', 'Patient'); other paths -> (path, None)."""
+    m = _TYPED_PATH.match(path)
+    return (m.group("path"), m.group("type")) if m else (path, None)
 
 
 def _codings(value: Any) -> Iterator[tuple[str | None, str | None, str | None]]:
@@ -132,6 +146,7 @@ def extract(resource: dict) -> tuple[dict[str, list[str]], dict[str, list[Any]]]
     values: dict[str, list[Any]] = {}
     found_by_path: dict[str, list[Any]] = {}
     for name, (ptype, path) in params_for(resource.get("resourceType", "")).items():
+        path, only = split_typed_path(path)
         found = found_by_path.get(path)
         if found is None:
             found = found_by_path[path] = list(path_values(resource, path))
@@ -146,7 +161,7 @@ def extract(resource: dict) -> tuple[dict[str, list[str]], dict[str, list[Any]]]
             if texts:
                 values[name + ":text"] = texts
         elif ptype == "reference":
-            refs = [key for item in found for key in reference_keys(item)]
+            refs = [key for item in found for key in reference_keys(item, only)]
             if refs:
                 keys[name] = refs
         elif ptype == "string":

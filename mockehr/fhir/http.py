@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from email.utils import format_datetime, parsedate_to_datetime
-from datetime import datetime
+from datetime import datetime, timezone
 
 import orjson
 from flask import Request, Response
 
 from mockehr.fhir.outcome import FHIRError, Problem, operation_outcome
+from mockehr.fhir.values import BadValue, date_range
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir", "json", "text/json"}
@@ -76,8 +77,17 @@ def parse_etag(value: str, header: str) -> int:
     return int(m.group(1))
 
 
+def _utc(fhir_instant: str) -> datetime:
+    """A FHIR instant as an aware UTC datetime, whole seconds (seed data may use any zone or precision)."""
+    try:
+        epoch = date_range(fhir_instant)[0]
+    except BadValue:
+        epoch = 0.0
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0)
+
+
 def http_date(fhir_instant: str) -> str:
-    return format_datetime(datetime.fromisoformat(fhir_instant.replace("Z", "+00:00")), usegmt=True)
+    return format_datetime(_utc(fhir_instant), usegmt=True)
 
 
 def not_modified(request: Request, vid: int, last_updated: str) -> bool:
@@ -92,8 +102,7 @@ def not_modified(request: Request, vid: int, last_updated: str) -> bool:
             since = parsedate_to_datetime(ims)
         except (TypeError, ValueError):
             return False  # an unparsable date is ignored, per RFC 9110
-        modified = datetime.fromisoformat(last_updated.replace("Z", "+00:00")).replace(microsecond=0)
-        return since.tzinfo is not None and modified <= since
+        return since.tzinfo is not None and _utc(last_updated) <= since
     return False
 
 

@@ -8,6 +8,7 @@ from mockehr.fhir import bundle, http
 from mockehr.fhir.capability import capability_statement
 from mockehr.fhir.outcome import FHIRError, information
 from mockehr.fhir.service import FHIRService
+from mockehr.fhir.validate import required_elements
 from mockehr.store.store import Version
 
 
@@ -71,7 +72,8 @@ def build_blueprint() -> Blueprint:
         pairs = _pairs()
         result = _service().search(rtype, pairs, strict)
         req = result.request
-        shaped = [bundle.shape(r, req.summary, req.elements) for r in result.page]
+        required = required_elements(rtype)
+        shaped = [bundle.shape(r, req.summary, req.elements, required) for r in result.page]
         links = _page_links(rtype, pairs, req.offset, req.count, result.total)
         total = None if req.total == "none" else result.total
         return _answer(bundle.search_bundle(fhir_base(), shaped, result.included, total, links, req.ignored))
@@ -86,14 +88,17 @@ def build_blueprint() -> Blueprint:
     @bp.get("/<rtype>/<rid>")
     def read(rtype: str, rid: str):
         http.response_type(request)
+        if rid.startswith("$"):
+            raise FHIRError(404, "not-supported", f"operation {rid} is not supported on {rtype}")
         version = _service().read(rtype, rid)
         headers = _version_headers(version)
         if http.not_modified(request, version.vid, version.last_updated):
             return Response(status=304, headers=headers)
         summary = request.args.get("_summary")
         elements = [e for e in request.args.get("_elements", "").split(",") if e] or None
-        return _answer(bundle.shape(version.resource, summary if summary in ("data", "text") else None, elements),
-                       headers=headers)
+        shaped = bundle.shape(version.resource, summary if summary in ("data", "text") else None, elements,
+                              required_elements(rtype))
+        return _answer(shaped, headers=headers)
 
     @bp.put("/<rtype>/<rid>")
     def update(rtype: str, rid: str):
@@ -147,9 +152,15 @@ def build_blueprint() -> Blueprint:
         page = resources[offset:offset + count]
         return _answer(bundle.search_bundle(fhir_base(), page, [], len(resources), links, []))
 
+    @bp.route("", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def unknown(rest: str):
-        raise FHIRError(404 if request.method in ("GET", "POST") else 405, "not-supported",
+        status = 404 if request.method in ("GET", "POST") else 405
+        if not rest.strip("/") and request.method == "POST":
+            raise FHIRError(status, "not-supported", "batch and transaction Bundles are not supported by this "
+                            "server; send each interaction on its own")
+        raise FHIRError(status, "not-supported",
                         f"{request.method} /fhir/{rest} is not an interaction this server supports")
 
     return bp
@@ -159,7 +170,7 @@ def _bounded_int(args: dict, name: str, default: int) -> int:
     raw = args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise FHIRError(400, "invalid", f"{name} must be a whole number, got '{raw}'")
     limit = current_app.config["MOCKEHR_MAX_PAGE_SIZE"]
     return min(int(raw), limit) if name == "_count" else int(raw)

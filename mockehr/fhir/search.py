@@ -65,10 +65,10 @@ def _bad(message: str, expression: str | None = None) -> FHIRError:
 
 
 def _int(name: str, raw: str, minimum: int = 0) -> int:
-    try:
-        number = int(raw)
-    except ValueError:
-        raise _bad(f"{name} must be a whole number, got '{raw}'") from None
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit()):  # int() would take '1_0', ' 5' and '٥'
+        raise _bad(f"{name} must be a whole number, got '{raw}'")
+    number = int(raw)
     if number < minimum:
         raise _bad(f"{name} must be at least {minimum}, got {number}")
     return number

@@ -1,7 +1,9 @@
 """The search parameters we support, per resource type (pure data).
 
 Each entry is name -> (type, path). Paths are dotted element names joined by
-" | "; `x[x]` stands for a choice element (valueQuantity, valueString, ...).
+" | "; `x[x]` stands for a choice element (valueQuantity, valueString, ...);
+a reference path may end in `.where(resolve() is Type)` to keep only
+references to that type (FHIR's own expression for `patient` parameters).
 They cover the FHIR R4 parameters every US Core 7.0 profile requires
 (SHALL and SHOULD combinations) plus the common ones apps reach for.
 """
@@ -16,7 +18,8 @@ COMMON = {
     "_security": ("token", "meta.security"),
 }
 
-_CLINICAL = {"patient": ("reference", "subject"), "subject": ("reference", "subject"),
+_CLINICAL = {"patient": ("reference", "subject.where(resolve() is Patient)"),
+             "subject": ("reference", "subject"),
              "encounter": ("reference", "encounter")}
 
 DEFINITIONS: dict[str, dict[str, tuple[str, str]]] = {
@@ -278,7 +281,7 @@ DEFINITIONS: dict[str, dict[str, tuple[str, str]]] = {
         "identifier": ("token", "identifier"),
     },
     "Provenance": {
-        "patient": ("reference", "patient"),
+        "patient": ("reference", "target.where(resolve() is Patient)"),
         "target": ("reference", "target"),
         "agent": ("reference", "agent.who"),
         "recorded": ("date", "recorded"),

@@ -62,7 +62,7 @@ class FHIRService:
     def vread(self, rtype: str, rid: str, vid: str) -> Version:
         check_type(rtype)
         check_id(rid)
-        if not vid.isdigit():
+        if not (vid.isascii() and vid.isdigit()):
             raise FHIRError(400, "invalid", f"'{vid}' is not a version id; versions are numbered 1, 2, 3, ...")
         version = self.store.vread(rtype, rid, int(vid))
         if version is None:
@@ -210,8 +210,10 @@ class FHIRService:
     def everything(self, pid: str, types: list[str] | None, since: str | None) -> list[dict]:
         """The patient and its compartment, then what those resources point at outside it."""
         patient = self.read("Patient", pid).resource
-        for t in types or []:
-            check_type(t)
+        unknown = [t for t in types or [] if t not in _SERVED]
+        if unknown:
+            raise FHIRError(400, "invalid", f"_type: {', '.join(unknown)} is not a resource type this server "
+                            "serves", "_type")
         low = None
         if since:
             try:

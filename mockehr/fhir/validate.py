@@ -72,6 +72,15 @@ def resource_types() -> frozenset[str]:
     return _schema()[1]
 
 
+@functools.cache
+def required_elements(rtype: str) -> frozenset[str]:
+    """Top-level elements a resource of this type must carry (every member of a required choice)."""
+    spec = _schema()[0].get(rtype)
+    if spec is None:
+        return frozenset()
+    return frozenset(name for _, members in spec[1] for name in members)
+
+
 def validate_resource_type(name: object) -> bool:
     return isinstance(name, str) and name in _schema()[1]
 

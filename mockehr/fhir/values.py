@@ -107,17 +107,24 @@ def split_prefix(text: str) -> tuple[str, str]:
     return "eq", text
 
 
+_NUMBER_RE = re.compile(r"^[+-]?\d+(?:\.(?P<decimals>\d+))?(?:[eE](?P<exponent>[+-]?\d{1,4}))?$")
+
+
 def number_range(text: str) -> tuple[float, float, float]:
     """(value, low, high): '5.4' means [5.35, 5.45) because of its implied precision."""
+    m = _NUMBER_RE.match(text)
+    if not m:
+        raise BadValue(f"'{text}' is not a number")
+    value = float(text)
+    decimals = len(m.group("decimals") or "")
+    exponent = int(m.group("exponent") or 0)
     try:
-        value = float(text)
-    except ValueError:
-        raise BadValue(f"'{text}' is not a number") from None
-    digits = text.lower().split("e")[0]
-    decimals = len(digits.split(".")[1]) if "." in digits else 0
-    exponent = int(text.lower().split("e")[1]) if "e" in text.lower() else 0
-    # The spec reads '1e2' as 95..105: exponent form counts one digit finer.
-    half = 0.5 * 10 ** (exponent - decimals - (1 if "e" in text.lower() else 0))
+        # The spec reads '1e2' as 95..105: exponent form counts one digit finer.
+        half = 0.5 * 10.0 ** (exponent - decimals - (1 if m.group("exponent") else 0))
+    except OverflowError:
+        half = POS_INF
+    if value in (NEG_INF, POS_INF) or half == POS_INF:
+        raise BadValue(f"'{text}' is out of range")
     return value, value - half, value + half
 
 

@@ -24,9 +24,15 @@ class OverlayCorrupt(RuntimeError):
 class DurableJSONStorage(Storage):
     """A TinyDB storage that keeps the data in memory and replaces the file atomically."""
 
+    _TEMP_PREFIX, _TEMP_SUFFIX = ".overlay-", ".tmp"
+
     def __init__(self, path: str | os.PathLike):
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        # A kill between writing a temp file and renaming it leaves the temp file behind
+        # (never acknowledged, so never needed): clear those before they pile up.
+        for stale in self._path.parent.glob(f"{self._TEMP_PREFIX}*{self._TEMP_SUFFIX}"):
+            stale.unlink(missing_ok=True)
         self._data = None
         if self._path.exists():
             raw = self._path.read_bytes()
@@ -38,11 +44,13 @@ class DurableJSONStorage(Storage):
                                          "it was not written by mockehr or was edited by hand") from None
 
     def read(self):
-        return self._data
+        # A shallow copy: TinyDB edits the top-level dict it reads before calling write(),
+        # and a write that fails must not leave its document behind for the next one to persist.
+        return dict(self._data) if isinstance(self._data, dict) else self._data
 
     def write(self, data) -> None:
         payload = orjson.dumps(data)
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".overlay-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=self._TEMP_PREFIX, suffix=self._TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(payload)

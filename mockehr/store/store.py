@@ -101,8 +101,11 @@ class Store:
         with self.lock:
             written = [v for v in self._log if rtype in (None, v.type)]
             seeds = [v for t, ids in self._base.items() if rtype in (None, t) for v in ids.values()]
+        # Oldest first by time, ties kept in write order (the sort is stable), then flipped:
+        # two writes in the same millisecond still come out newest first.
         combined = seeds + written
-        combined.sort(key=lambda v: (v.last_updated, v.vid), reverse=True)
+        combined.sort(key=lambda v: v.last_updated)
+        combined.reverse()
         return combined
 
     def live(self, rtype: str) -> Iterator[dict]:

@@ -1,0 +1,147 @@
+"""Benchmark: cold start, memory and request latencies of `mockehr serve`.
+
+    python bench/run.py [--requests 300] [--skip-large]
+
+Prints, for the default dataset: the cold start of `mockehr serve` to the
+first 200 on /fhir/metadata, RSS after start, and p50/p95 of typical reads,
+searches and a write; then the same searches against 1,000 generated
+patients. Everything runs on 127.0.0.1 with one keep-alive client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen, str, float]:
+    """Start `mockehr serve --port 0 ...`; answer (process, root url, seconds to the first 200)."""
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "mockehr", "serve", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("mockehr serving "):
+        proc.kill()
+        raise SystemExit(f"unexpected first line from mockehr serve: {line!r}")
+    root = line.split()[-1].rstrip("/")
+    while True:
+        try:
+            if requests.get(root + "/fhir/metadata", timeout=5).status_code == 200:
+                return proc, root, time.perf_counter() - began
+        except requests.ConnectionError:
+            time.sleep(0.005)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(session: requests.Session, method: str, url: str, n: int, **kw) -> tuple[float, float]:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        response = session.request(method, url, **kw)
+        times.append((time.perf_counter() - t) * 1000)
+        if response.status_code >= 300:
+            raise SystemExit(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def pick_targets(session: requests.Session, fhir: str) -> dict:
+    """A patient with vital signs and labs, and one of its lab codes."""
+    bundle = session.get(f"{fhir}/Observation", params={"category": "laboratory", "_count": 1}).json()
+    lab = bundle["entry"][0]["resource"]
+    patient = lab["subject"]["reference"].split("/")[-1]
+    coding = lab["code"]["coding"][0]
+    return {"patient": patient, "code": f"{coding['system']}|{coding['code']}"}
+
+
+def measure_requests(root: str, n: int, with_write: bool) -> list[tuple[str, float, float]]:
+    fhir = root + "/fhir"
+    session = requests.Session()
+    t = pick_targets(session, fhir)
+    pid, code = t["patient"], t["code"]
+    # Warm the lazily built indexes so we measure steady state.
+    session.get(f"{fhir}/Observation", params={"patient": pid})
+    rows = [
+        (f"Patient/{pid}", *timed(session, "GET", f"{fhir}/Patient/{pid}", n)),
+        ("Observation?patient&category=vital-signs",
+         *timed(session, "GET", f"{fhir}/Observation", n, params={"patient": pid, "category": "vital-signs"})),
+        ("Observation?patient&code&date=ge",
+         *timed(session, "GET", f"{fhir}/Observation", n, params={"patient": pid, "code": code, "date": "ge2020-01-01"})),
+    ]
+    if with_write:
+        body = {"resourceType": "Observation", "status": "final", "code": {"text": "bench"},
+                "subject": {"reference": f"Patient/{pid}"}, "valueQuantity": {"value": 1, "unit": "1"}}
+        rows.append(("POST Observation", *timed(session, "POST", f"{fhir}/Observation", n, json=body,
+                                                headers={"Content-Type": "application/fhir+json"})))
+    return rows
+
+
+def report(title: str, rows: list[tuple[str, float, float]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'request':44} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, p50, p95 in rows:
+        print(f"  {name:44} {p50:8.2f} {p95:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--starts", type=int, default=5, help="cold starts to time (median reported)")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 1,000-patient run")
+    opts = parser.parse_args()
+
+    starts, rss = [], []
+    for _ in range(opts.starts):
+        proc, root, seconds = start([])
+        starts.append(seconds)
+        rss.append(rss_mib(proc.pid))
+        proc.terminate()
+        proc.wait()
+    print(f"default dataset: cold start to first 200 on /fhir/metadata: median {statistics.median(starts):.3f} s "
+          f"(min {min(starts):.3f}, max {max(starts):.3f}, {opts.starts} starts)")
+    print(f"default dataset: RSS after start: {statistics.median(rss):.1f} MiB")
+
+    proc, root, _ = start([])
+    try:
+        report("default dataset", measure_requests(root, opts.requests, with_write=True))
+        print(f"  RSS after the run: {rss_mib(proc.pid):.1f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+    if opts.skip_large:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "mockehr", "seed", "--patients", "1000", "--out", tmp],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seeded = time.perf_counter() - t
+        resources = sum(1 for f in Path(tmp).glob("*.ndjson") for _ in f.open())
+        print(f"\n1,000 patients: `mockehr seed` took {seeded:.1f} s for {resources} resources")
+        proc, root, seconds = start(["--dataset", tmp])
+        try:
+            print(f"1,000 patients: cold start {seconds:.3f} s, RSS after start {rss_mib(proc.pid):.1f} MiB")
+            report("1,000 patients", measure_requests(root, opts.requests, with_write=False))
+            print(f"  RSS after the run: {rss_mib(proc.pid):.1f} MiB")
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
