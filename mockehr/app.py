@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -27,15 +27,16 @@ _EXPOSED = "Location, ETag, Last-Modified, Content-Location, Retry-After, X-Prog
 
 
 def load_base(settings: Settings) -> tuple[dict, ...]:
+    today = date.today() if settings.time_shift else None
     if settings.dataset_dir is not None:
-        return dataset.cached_dataset_dir(Path(settings.dataset_dir).resolve())
+        return dataset.cached_dataset_dir(Path(settings.dataset_dir).resolve(), today)
     if settings.patients is not None or settings.seed is not None:
         from mockehr.synth import DEFAULT_PATIENTS, DEFAULT_SEED
 
         patients = DEFAULT_PATIENTS if settings.patients is None else settings.patients
         seed = DEFAULT_SEED if settings.seed is None else settings.seed
-        return dataset.cached_generated(patients, seed)
-    return dataset.cached_dataset_dir(seed_data_dir())
+        return dataset.cached_generated(patients, seed, today)
+    return dataset.cached_dataset_dir(seed_data_dir(), today)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -27,7 +27,9 @@ def main() -> None:
               help="Generate this many patients at start instead of the default dataset.")
 @click.option("--seed", type=int, help="Seed for --patients (default: the default dataset's seed).")
 @click.option("--public-url", help="The root URL as clients see it (behind a proxy or in a container).")
-def serve(host, port, data_dir, dataset_dir, patients, seed, public_url) -> None:
+@click.option("--time-shift/--no-time-shift", default=True, show_default=True,
+              help="Move the dataset's dates so its fixed 'today' is this week (a newborn stays a newborn).")
+def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift) -> None:
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
@@ -39,7 +41,8 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url) -> None
         from mockehr.synth import DEFAULT_PATIENTS
         patients = DEFAULT_PATIENTS
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, dataset_dir=dataset_dir,
-                                 patients=patients, seed=seed, public_url=public_url)
+                                 patients=patients, seed=seed, public_url=public_url,
+                                 time_shift=time_shift)
     try:
         run_forever(settings, announce=lambda line: click.echo(line))
     except DatasetError as exc:

@@ -19,6 +19,8 @@ class Settings:
     # Generate a dataset at start instead of loading one (both None: the shipped default).
     patients: int | None = None
     seed: int | None = None
+    # Move a seeded dataset's dates so its fixed "today" is this week (see store/dataset.py).
+    time_shift: bool = True
     # The root URL as clients see it (proxies, containers); None: http://host:port
     public_url: str | None = None
     # Largest page a search may return, whatever _count asks for.
@@ -43,9 +45,15 @@ class Settings:
 
 
 _INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size"}
+_BOOL_FIELDS = {"time_shift"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _coerce(name: str, raw: str):
+    if name in _BOOL_FIELDS:
+        if raw.strip().lower() in _TRUE | _FALSE:
+            return raw.strip().lower() in _TRUE
+        raise ValueError(f"MOCKEHR_{name.upper()} must be true or false, got {raw!r}")
     if name in _INT_FIELDS:
         try:
             return int(raw)

@@ -9,15 +9,18 @@ from flask import Blueprint, current_app, render_template
 from mockehr.paths import launcher_dir
 
 
-def _age(birth: str | None, today: date) -> str:
+def age_text(birth: str | None, until: date) -> str:
+    """'56', '14 mo', '12 d': how clinicians write ages."""
     if not birth or len(birth) < 10:
         return "?"
     born = date.fromisoformat(birth[:10])
-    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    years = until.year - born.year - ((until.month, until.day) < (born.month, born.day))
     if years >= 2:
         return str(years)
-    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
-    return f"{months} mo"
+    months = (until.year - born.year) * 12 + until.month - born.month - (until.day < born.day)
+    if months >= 1:
+        return f"{months} mo"
+    return f"{(until - born).days} d"
 
 
 def _display_name(patient: dict) -> str:
@@ -31,9 +34,11 @@ def _display_name(patient: dict) -> str:
 def patient_rows(store, today: date) -> list[dict]:
     rows = []
     for patient in sorted(store.live("Patient"), key=lambda p: p["id"]):
+        died = patient.get("deceasedDateTime")
+        until = date.fromisoformat(died[:10]) if died and len(died) >= 10 else today
         rows.append({"id": patient["id"], "name": _display_name(patient), "gender": patient.get("gender", ""),
-                     "birthDate": patient.get("birthDate", ""), "age": _age(patient.get("birthDate"), today),
-                     "deceased": bool(patient.get("deceasedDateTime") or patient.get("deceasedBoolean"))})
+                     "birthDate": patient.get("birthDate", ""), "age": age_text(patient.get("birthDate"), until),
+                     "deceased": bool(died or patient.get("deceasedBoolean"))})
     return rows
 
 
