@@ -23,7 +23,7 @@ def main() -> None:
               help="Persist writes here (default: in memory, gone at exit).")
 @click.option("--dataset", "dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Serve a dataset written by `mockehr seed` instead of the default one.")
-@click.option("--patients", type=click.IntRange(1, 100_000),
+@click.option("--patients", type=click.IntRange(1, 5_000),
               help="Generate this many patients at start instead of the default dataset.")
 @click.option("--seed", type=int, help="Seed for --patients (default: the default dataset's seed).")
 @click.option("--public-url", help="The root URL as clients see it (behind a proxy or in a container).")
@@ -52,7 +52,7 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
 
 
 @main.command()
-@click.option("--patients", default=None, type=click.IntRange(1, 100_000),
+@click.option("--patients", default=None, type=click.IntRange(1, 5_000),
               help="How many patients (default: the default dataset's size).")
 @click.option("--seed", default=None, type=int, help="Random seed (default: the default dataset's seed).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
