@@ -274,7 +274,8 @@ def _quantity_matches(query: tuple, item: tuple) -> bool:
 
 def _sort_value(index: TypeIndex, rid: str, param: str, ptype: str) -> Any:
     if ptype in ("token", "reference"):
-        keys = index.keys(rid, param)
+        # Sort by the bare code or id, not by 'system|code' or 'Type/id' keys.
+        keys = [k for k in index.keys(rid, param) if "|" not in k and "/" not in k]
         return min(keys) if keys else None
     found = index.values(rid, param)
     if not found:

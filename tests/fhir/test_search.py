@@ -247,3 +247,14 @@ def test_extract_never_raises_on_odd_but_storable_shapes():
     assert values["value-quantity"] == []
     assert values["category:text"] == ["free text"]
     assert "subject" not in keys
+
+
+def test_sort_by_token_uses_the_code_not_system_keys():
+    def obs(rid: str, system: str, code: str) -> dict:
+        return {"resourceType": "Observation", "id": rid, "status": "final",
+                "code": {"coding": [{"system": system, "code": code}]}}
+
+    index = index_of([obs("a", "http://z.example", "2"), obs("b", "http://a.example", "3"),
+                      obs("c", "http://m.example", "1")])
+    assert run("Observation", index, ("_sort", "code")) == ["c", "a", "b"]
+    assert run("Observation", index, ("_sort", "-code")) == ["b", "a", "c"]
