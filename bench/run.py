@@ -131,7 +131,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "mockehr", "seed", "--patients", "1000", "--out", tmp],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seeded = time.perf_counter() - t
-        resources = sum(1 for f in Path(tmp).glob("*.ndjson") for _ in f.open())
+        resources = sum(len(f.read_bytes().splitlines()) for f in Path(tmp).glob("*.ndjson"))
         print(f"\n1,000 patients: `mockehr seed` took {seeded:.1f} s for {resources} resources")
         proc, root, seconds = start(["--dataset", tmp])
         try:

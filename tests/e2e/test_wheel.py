@@ -31,7 +31,7 @@ def test_wheel_installed_elsewhere_serves_default_patients(tmp_path: Path):
 
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
-    expected = sum(1 for line in (REPO / "seed_data" / "Patient.ndjson").open() if line.strip())
+    expected = sum(1 for line in (REPO / "seed_data" / "Patient.ndjson").read_text().splitlines() if line.strip())
     with ServeProcess(command=[str(env_dir / "bin" / "mockehr")], cwd=workdir) as server:
         assert server.fhir_line == f"FHIR base: {server.url}/fhir"
         bundle = requests.get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
