@@ -218,7 +218,9 @@ def run(request: SearchRequest, index: TypeIndex) -> list[str]:
     filtered = [c for c in request.criteria if not _is_hashed(c)]
     candidates: set[str] | None = None
     for criterion in sorted(hashed, key=lambda c: _bucket_size(c, index)):
-        matched = set().union(*(index.lookup(criterion.param, key) for key in criterion.values))
+        buckets = [index.lookup(criterion.param, key) for key in criterion.values]
+        # One value: use the index's own bucket (never mutated here); several: their union.
+        matched = buckets[0] if len(buckets) == 1 else set().union(*buckets)
         candidates = matched if candidates is None else candidates & matched
         if not candidates:
             return []
