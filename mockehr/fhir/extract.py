@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from functools import lru_cache
 from typing import Any, Iterator
 
 from mockehr.fhir import values as v
@@ -30,7 +31,12 @@ def walk(node: Any, parts: list[str]) -> Iterator[Any]:
     if not isinstance(node, dict):
         return
     head, rest = parts[0], parts[1:]
-    if head.endswith("[x]"):
+    if head.startswith("extension('"):  # extension('URL'): the extensions with that url
+        url = head[len("extension('"):-2]
+        for ext in node.get("extension", []) if isinstance(node.get("extension"), list) else []:
+            if isinstance(ext, dict) and ext.get("url") == url:
+                yield from walk(ext, rest)
+    elif head.endswith("[x]"):
         stem = head[:-3]
         for key, child in node.items():
             if key.startswith(stem) and key[len(stem):len(stem) + 1].isupper():
@@ -39,9 +45,17 @@ def walk(node: Any, parts: list[str]) -> Iterator[Any]:
         yield from walk(node[head], rest)
 
 
+_SEGMENT = re.compile(r"extension\('[^']*'\)|[^.]+")
+
+
+@lru_cache(maxsize=None)
+def _segments(path: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(_SEGMENT.findall(alternative)) for alternative in path.split(" | "))
+
+
 def path_values(resource: dict, path: str) -> Iterator[Any]:
-    for alternative in path.split(" | "):
-        yield from walk(resource, alternative.split("."))
+    for segments in _segments(path):
+        yield from walk(resource, list(segments))
 
 
 def reference_target(ref: str) -> tuple[str, str] | None:

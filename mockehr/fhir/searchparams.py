@@ -1,7 +1,8 @@
 """The search parameters we support, per resource type (pure data).
 
 Each entry is name -> (type, path). Paths are dotted element names joined by
-" | "; `x[x]` stands for a choice element (valueQuantity, valueString, ...);
+" | "; `x[x]` stands for a choice element (valueQuantity, valueString, ...),
+`extension('URL')` for the extensions with that url;
 a reference path may end in `.where(resolve() is Type)` to keep only
 references to that type (FHIR's own expression for `patient` parameters).
 They cover the FHIR R4 parameters every US Core 7.0 profile requires
@@ -65,6 +66,8 @@ DEFINITIONS: dict[str, dict[str, tuple[str, str]]] = {
         "onset-date": ("date", "onset[x]"),
         "abatement-date": ("date", "abatement[x]"),
         "recorded-date": ("date", "recordedDate"),
+        "asserted-date": ("date", "extension('http://hl7.org/fhir/StructureDefinition/condition-assertedDate')"
+                                  ".value[x]"),
         "asserter": ("reference", "asserter"),
     },
     "Coverage": {

@@ -258,3 +258,19 @@ def test_sort_by_token_uses_the_code_not_system_keys():
                       obs("c", "http://m.example", "1")])
     assert run("Observation", index, ("_sort", "code")) == ["c", "a", "b"]
     assert run("Observation", index, ("_sort", "-code")) == ["b", "a", "c"]
+
+
+def test_condition_asserted_date_reads_the_us_core_extension():
+    url = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
+
+    def condition(rid: str, asserted: str | None) -> dict:
+        resource = {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p"}}
+        if asserted:
+            resource["extension"] = [{"url": "http://example.org/other", "valueDateTime": "1999-01-01"},
+                                     {"url": url, "valueDateTime": asserted}]
+        return resource
+
+    index = index_of([condition("a", "2024-03-01"), condition("b", "2025-07-04"), condition("c", None)])
+    assert run("Condition", index, ("asserted-date", "ge2025")) == ["b"]
+    assert run("Condition", index, ("asserted-date", "lt2025")) == ["a"]
+    assert run("Condition", index, ("asserted-date:missing", "true")) == ["c"]
