@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from mockehr import pages
+from mockehr import admin, pages
+from mockehr.audit import AuditLog
+from mockehr.auth import routes as auth_routes
+from mockehr.auth.service import AuthService
 from mockehr.config import Settings
+from mockehr.auth.discovery import capability_security
+from mockehr.auth.enforce import Guard
+from mockehr.directory import build_directory, patient_of_user, user_claims
 from mockehr.fhir import http
 from mockehr.fhir.extract import extract
 from mockehr.fhir.outcome import Problem
@@ -43,15 +50,26 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask("mockehr", static_folder=None)
     app.json.sort_keys = False
-    store = Store(list(load_base(settings)), Overlay(settings.data_dir), extract)
+    clock = time.time
+    store = Store(list(load_base(settings)), Overlay(settings.data_dir), extract, clock)
+    audit = AuditLog(clock)
     app.extensions["mockehr.settings"] = settings
     app.extensions["mockehr.store"] = store
+    app.extensions["mockehr.audit"] = audit
+    app.extensions["mockehr.auth"] = auth = AuthService(
+        data_dir=settings.data_dir, root_url=lambda: root_url(settings), directory=build_directory(store),
+        user_claims=lambda user: user_claims(store, user), audit=audit, auto_approve=settings.auto_approve,
+        strict=settings.strict, token_lifetime=settings.access_token_lifetime, clock=clock)
+    app.extensions["mockehr.guard"] = Guard(auth, lambda user: patient_of_user(store, user))
     app.extensions["mockehr.fhir"] = FHIRService(store, settings.default_page_size, settings.max_page_size)
     app.config["MOCKEHR_ROOT_URL"] = lambda: root_url(settings)
+    app.config["MOCKEHR_CAPABILITY_SECURITY"] = capability_security
     app.config["MOCKEHR_PAGE_SIZE"] = settings.default_page_size
     app.config["MOCKEHR_MAX_PAGE_SIZE"] = settings.max_page_size
     app.config["MOCKEHR_STARTED"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    app.register_blueprint(auth_routes.build_blueprint())
     app.register_blueprint(build_blueprint())
+    app.register_blueprint(admin.build_blueprint())
     app.register_blueprint(pages.build_blueprint())
     _install_cors(app)
     _install_error_handlers(app)

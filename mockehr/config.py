@@ -23,6 +23,11 @@ class Settings:
     time_shift: bool = True
     # The root URL as clients see it (proxies, containers); None: http://host:port
     public_url: str | None = None
+    # Authorization: skip login/pickers/consent; refuse unknown clients and PKCE-less requests.
+    auto_approve: bool = False
+    strict: bool = False
+    access_token_lifetime: int = 3600
+    admin_token: str | None = None
     # Largest page a search may return, whatever _count asks for.
     max_page_size: int = 1000
     default_page_size: int = 50
@@ -44,8 +49,8 @@ class Settings:
         return cls(**values)
 
 
-_INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size"}
-_BOOL_FIELDS = {"time_shift"}
+_INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size", "access_token_lifetime"}
+_BOOL_FIELDS = {"time_shift", "auto_approve", "strict"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

@@ -63,3 +63,22 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def system_token(root: str, scope: str = "system/*.cruds") -> str:
+    """An access token from a real backend-services client (client_secret_basic; see tests/auth for JWT)."""
+    registration = requests.post(f"{root}/auth/register", timeout=30, json={
+        "client_name": "mockehr test suite", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": scope})
+    assert registration.status_code == 201, registration.text
+    client = registration.json()
+    answer = requests.post(f"{root}/auth/token", timeout=30, data={"grant_type": "client_credentials", "scope": scope},
+                           auth=(client["client_id"], client["client_secret"]))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
+def authorized_session(root: str, scope: str = "system/*.cruds") -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {system_token(root, scope)}"
+    return session

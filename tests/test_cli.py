@@ -10,7 +10,7 @@ import requests
 from click.testing import CliRunner
 
 from mockehr.cli import main
-from tests.helpers import ServeProcess
+from tests.helpers import ServeProcess, authorized_session
 
 
 def test_help_lists_commands():
@@ -39,7 +39,7 @@ def test_seed_writes_a_dataset_that_serve_serves(tmp_path):
     assert manifest["patients"] == 3 and manifest["seed"] == 11
     assert f"to {out}" in result.output
     with ServeProcess("--dataset", str(out)) as server:
-        bundle = requests.get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
+        bundle = authorized_session(server.url).get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
         assert bundle["total"] == 3
 
 
@@ -53,7 +53,7 @@ def test_serve_port_zero_prints_root_and_fhir_base():
 
 def test_serve_generates_patients_with_seed():
     with ServeProcess("--patients", "4", "--seed", "3") as server:
-        bundle = requests.get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
+        bundle = authorized_session(server.url).get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
         assert bundle["total"] == 4
 
 

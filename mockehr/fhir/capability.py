@@ -90,7 +90,11 @@ def _statement(started: str) -> dict:
     }
 
 
-def capability_statement(fhir_base: str, started: str) -> dict:
+def capability_statement(fhir_base: str, started: str, security: dict | None = None) -> dict:
     statement = dict(_statement(started))
     statement["implementation"] = {"description": "mockehr FHIR R4 server", "url": fhir_base}
+    if security:
+        rest = dict(statement["rest"][0])
+        rest["security"] = security
+        statement["rest"] = [rest]
     return statement

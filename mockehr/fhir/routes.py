@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from mockehr.fhir import bundle, http
+from mockehr.fhir.access import RequestAccess
 from mockehr.fhir.capability import capability_statement
 from mockehr.fhir.outcome import FHIRError, information
 from mockehr.fhir.service import FHIRService
@@ -23,6 +24,39 @@ def _service() -> FHIRService:
 def _answer(body, status: int = 200, headers: dict | None = None) -> Response:
     return http.json_response(body, status, headers, http.response_type(request),
                               pretty=request.args.get("_pretty") == "true")
+
+
+def _access() -> RequestAccess:
+    guard = current_app.extensions["mockehr.guard"]
+    token = g.mockehr_token
+    return RequestAccess(_service().store, lambda letter, rtype: guard.decide(token, letter, rtype))
+
+
+def _authenticate() -> None:
+    """Every FHIR call but metadata needs a valid bearer token."""
+    from mockehr.auth.enforce import Unauthorized
+
+    if request.endpoint == "fhir.metadata":
+        return
+    try:
+        g.mockehr_token = current_app.extensions["mockehr.guard"].authenticate(request.headers.get("Authorization"))
+    except Unauthorized as exc:
+        safe = str(exc).replace('"', "'")
+        raise FHIRError(401, "login", str(exc),
+                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'})
+
+
+def _audit(response: Response) -> Response:
+    token = g.get("mockehr_token")
+    outcome = "success" if response.status_code < 400 else "failure"
+    detail = None
+    if outcome == "failure" and response.is_json is False and response.content_type.startswith("application/fhir"):
+        detail = (response.get_json(silent=True) or {}).get("issue", [{}])[0].get("diagnostics")
+    current_app.extensions["mockehr.audit"].record(
+        "fhir", outcome, method=request.method, path=request.full_path.rstrip("?"), status=response.status_code,
+        client=token.client_id if token else None, user=token.user if token else None,
+        patient=token.patient if token else None, reason=detail)
+    return response
 
 
 def _version_headers(version: Version, with_location: bool = False) -> dict:
@@ -56,13 +90,17 @@ def _write_answer(version: Version, status: int) -> Response:
 def build_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
+    bp.before_request(_authenticate)
+    bp.after_request(_audit)
+
     @bp.errorhandler(FHIRError)
     def fhir_error(error: FHIRError):
         return http.outcome_response(error.problems(), error.status, error.headers)
 
     @bp.get("/metadata")
     def metadata():
-        return _answer(capability_statement(fhir_base(), current_app.config["MOCKEHR_STARTED"]))
+        security = current_app.config["MOCKEHR_CAPABILITY_SECURITY"](fhir_base().rsplit("/fhir", 1)[0])
+        return _answer(capability_statement(fhir_base(), current_app.config["MOCKEHR_STARTED"], security))
 
     @bp.route("/<rtype>", methods=["GET"])
     @bp.route("/<rtype>/_search", methods=["POST"])
@@ -70,7 +108,7 @@ def build_blueprint() -> Blueprint:
         http.response_type(request)
         strict = http.prefer(request, "handling") == "strict"
         pairs = _pairs()
-        result = _service().search(rtype, pairs, strict)
+        result = _service().search(rtype, pairs, strict, _access())
         req = result.request
         required = required_elements(rtype)
         shaped = [bundle.shape(r, req.summary, req.elements, required) for r in result.page]
@@ -82,7 +120,7 @@ def build_blueprint() -> Blueprint:
     def create(rtype: str):
         http.response_type(request)
         body = http.read_json_body(request)
-        version, created = _service().create(rtype, body, request.headers.get("If-None-Exist"))
+        version, created = _service().create(rtype, body, request.headers.get("If-None-Exist"), _access())
         return _write_answer(version, 201 if created else 200)
 
     @bp.get("/<rtype>/<rid>")
@@ -90,7 +128,7 @@ def build_blueprint() -> Blueprint:
         http.response_type(request)
         if rid.startswith("$"):
             raise FHIRError(404, "not-supported", f"operation {rid} is not supported on {rtype}")
-        version = _service().read(rtype, rid)
+        version = _service().read(rtype, rid, _access())
         headers = _version_headers(version)
         if http.not_modified(request, version.vid, version.last_updated):
             return Response(status=304, headers=headers)
@@ -106,13 +144,13 @@ def build_blueprint() -> Blueprint:
         body = http.read_json_body(request)
         if_match = request.headers.get("If-Match")
         expected = http.parse_etag(if_match, "If-Match") if if_match else None
-        version, created = _service().update(rtype, rid, body, expected)
+        version, created = _service().update(rtype, rid, body, expected, _access())
         return _write_answer(version, 201 if created else 200)
 
     @bp.delete("/<rtype>/<rid>")
     def delete(rtype: str, rid: str):
         http.response_type(request)
-        version = _service().delete(rtype, rid)
+        version = _service().delete(rtype, rid, _access())
         if version is None:
             return _answer(information(f"{rtype}/{rid} did not exist or was already deleted; nothing changed"))
         return _answer(information(f"deleted {rtype}/{rid} (version {version.vid} records the deletion)"),
@@ -125,7 +163,7 @@ def build_blueprint() -> Blueprint:
         http.response_type(request)
         pairs = _pairs()
         args = dict(pairs)
-        versions = _service().history(rtype, rid, args.get("_since"))
+        versions = _service().history(rtype, rid, args.get("_since"), _access())
         count = _bounded_int(args, "_count", current_app.config["MOCKEHR_PAGE_SIZE"])
         offset = _bounded_int(args, "_offset", 0)
         path = "/".join(p for p in (rtype, rid, "_history") if p)
@@ -136,7 +174,7 @@ def build_blueprint() -> Blueprint:
     @bp.get("/<rtype>/<rid>/_history/<vid>")
     def vread(rtype: str, rid: str, vid: str):
         http.response_type(request)
-        version = _service().vread(rtype, rid, vid)
+        version = _service().vread(rtype, rid, vid, _access())
         return _answer(version.resource, headers=_version_headers(version))
 
     @bp.route("/Patient/<pid>/$everything", methods=["GET", "POST"])
@@ -145,7 +183,7 @@ def build_blueprint() -> Blueprint:
         pairs = _pairs()
         args = dict(pairs)
         types = [t for t in args.get("_type", "").split(",") if t] or None
-        resources = _service().everything(pid, types, args.get("_since"))
+        resources = _service().everything(pid, types, args.get("_since"), _access())
         count = _bounded_int(args, "_count", current_app.config["MOCKEHR_PAGE_SIZE"])
         offset = _bounded_int(args, "_offset", 0)
         links = _page_links(f"Patient/{pid}/$everything", pairs, offset, count, len(resources))

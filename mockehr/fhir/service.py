@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from mockehr.fhir import search
+from mockehr.fhir.access import RequestAccess
 from mockehr.fhir.extract import reference_target
 from mockehr.fhir.outcome import FHIRError, Problem
 from mockehr.fhir.searchparams import PATIENT_COMPARTMENT, RESOURCE_TYPES, reference_params
@@ -48,20 +49,24 @@ class FHIRService:
         self.max_count = max_count
 
     # -- reading ------------------------------------------------------------
-    def read(self, rtype: str, rid: str) -> Version:
+    def read(self, rtype: str, rid: str, access: RequestAccess | None = None) -> Version:
         check_type(rtype)
         check_id(rid)
+        decision = access.require("read", rtype) if access else None
         version = self.store.read(rtype, rid)
         if version is None:
             raise FHIRError(404, "not-found", f"{rtype}/{rid} is not known to this server")
         if version.deleted:
             raise FHIRError(410, "deleted", f"{rtype}/{rid} was deleted (version {version.vid})",
                             headers={"ETag": f'W/"{version.vid}"'})
+        if access:
+            access.check(decision, rtype, version.resource, "read")
         return version
 
-    def vread(self, rtype: str, rid: str, vid: str) -> Version:
+    def vread(self, rtype: str, rid: str, vid: str, access: RequestAccess | None = None) -> Version:
         check_type(rtype)
         check_id(rid)
+        decision = access.require("vread", rtype) if access else None
         if not (vid.isascii() and vid.isdigit()):
             raise FHIRError(400, "invalid", f"'{vid}' is not a version id; versions are numbered 1, 2, 3, ...")
         version = self.store.vread(rtype, rid, int(vid))
@@ -71,18 +76,27 @@ class FHIRService:
             raise FHIRError(404, "not-found", f"{rtype}/{rid} has no version {vid}")
         if version.deleted:
             raise FHIRError(410, "deleted", f"version {vid} of {rtype}/{rid} is its deletion")
+        if access:
+            access.check(decision, rtype, version.resource, "read")
         return version
 
-    def search(self, rtype: str, pairs: list[tuple[str, str]], strict: bool = False) -> SearchResult:
+    def search(self, rtype: str, pairs: list[tuple[str, str]], strict: bool = False,
+               access: RequestAccess | None = None) -> SearchResult:
         check_type(rtype)
+        decision = access.require("search", rtype) if access else None
         request = search.parse(rtype, pairs, strict=strict, default_count=self.default_count,
                                max_count=self.max_count)
         index = self.store.index(rtype)
         with self.store.lock:
             ids = search.run(request, index)
+            visible = access.visible_ids(decision, rtype) if access else None
+            if visible is not None:
+                ids = [rid for rid in ids if rid in visible]
             page_ids = ids[request.offset:request.offset + request.count] if request.summary != "count" else []
             page = [self.store.read(rtype, rid).resource for rid in page_ids]
             included = self._included(request, page)
+            if access:
+                included = [r for r in included if access.may_see(r["resourceType"], r)]
         return SearchResult(request, len(ids), page, included)
 
     def _included(self, request: search.SearchRequest, page: list[dict]) -> list[dict]:
@@ -138,11 +152,15 @@ class FHIRService:
                             extra=[Problem("error", i.code, i.message, i.expression) for i in rest])
         return body
 
-    def create(self, rtype: str, body: object, if_none_exist: str | None = None) -> tuple[Version, bool]:
+    def create(self, rtype: str, body: object, if_none_exist: str | None = None,
+               access: RequestAccess | None = None) -> tuple[Version, bool]:
         """(version, created); created is False when If-None-Exist found the resource already there."""
         check_type(rtype)
+        decision = access.require("create", rtype) if access else None
         resource = dict(self._checked_body(rtype, body))
         resource.pop("id", None)  # the server assigns ids on create
+        if access:
+            access.check(decision, rtype, resource, "create")
         with self.store.lock:
             if if_none_exist:
                 pairs = parse_qsl(if_none_exist.lstrip("?"), keep_blank_values=True)
@@ -154,14 +172,21 @@ class FHIRService:
                     return self.store.read(rtype, ids[0]), False
             return self.store.create(rtype, resource), True
 
-    def update(self, rtype: str, rid: str, body: object, if_match: int | None = None) -> tuple[Version, bool]:
+    def update(self, rtype: str, rid: str, body: object, if_match: int | None = None,
+               access: RequestAccess | None = None) -> tuple[Version, bool]:
         check_type(rtype)
         check_id(rid)
+        decision = access.require("update", rtype) if access else None
         resource = self._checked_body(rtype, body)
         if "id" not in resource:
             raise FHIRError(400, "required", f"the body has no id; it must carry id '{rid}' as in the URL", "id")
         if resource["id"] != rid:
             raise FHIRError(400, "invalid", f"the body's id '{resource['id']}' does not match the URL's '{rid}'", "id")
+        if access:
+            current = self.store.read(rtype, rid)
+            if current is not None and not current.deleted:
+                access.check(decision, rtype, current.resource, "update")
+            access.check(decision, rtype, resource, "update")
         try:
             return self.store.update(rtype, rid, resource, if_match)
         except VersionConflict as conflict:
@@ -169,10 +194,14 @@ class FHIRService:
             raise FHIRError(412, "conflict", f"If-Match asks for version {if_match} of {rtype}/{rid}, "
                             f"but the server has {current}") from None
 
-    def delete(self, rtype: str, rid: str) -> Version | None:
+    def delete(self, rtype: str, rid: str, access: RequestAccess | None = None) -> Version | None:
         check_type(rtype)
         check_id(rid)
+        decision = access.require("delete", rtype) if access else None
         with self.store.lock:
+            current = self.store.read(rtype, rid)
+            if access and current is not None and not current.deleted:
+                access.check(decision, rtype, current.resource, "delete")
             referrers = self.referrers(rtype, rid)
             if referrers:
                 sample = ", ".join(referrers[:5]) + (" ..." if len(referrers) > 5 else "")
@@ -189,9 +218,12 @@ class FHIRService:
         return out
 
     # -- history and operations -------------------------------------------
-    def history(self, rtype: str | None, rid: str | None, since: str | None) -> list[Version]:
+    def history(self, rtype: str | None, rid: str | None, since: str | None,
+                access: RequestAccess | None = None) -> list[Version]:
         if rtype is not None:
             check_type(rtype)
+            if access:
+                access.require("history", rtype)
         if rid is not None:
             check_id(rid)
             versions = self.store.history(rtype, rid)
@@ -205,11 +237,15 @@ class FHIRService:
             except BadValue as exc:
                 raise FHIRError(400, "invalid", f"_since: {exc}") from None
             versions = [v for v in versions if date_range(v.last_updated)[0] >= low]
+        if access:  # a version shows when its resource, as it was then, is visible to the caller
+            versions = [v for v in versions if v.resource is None and access.may_see_id(v.type, v.id)
+                        or v.resource is not None and access.may_see(v.type, v.resource)]
         return versions
 
-    def everything(self, pid: str, types: list[str] | None, since: str | None) -> list[dict]:
+    def everything(self, pid: str, types: list[str] | None, since: str | None,
+                   access: RequestAccess | None = None) -> list[dict]:
         """The patient and its compartment, then what those resources point at outside it."""
-        patient = self.read("Patient", pid).resource
+        patient = self.read("Patient", pid, access).resource
         unknown = [t for t in types or [] if t not in _SERVED]
         if unknown:
             raise FHIRError(400, "invalid", f"_type: {', '.join(unknown)} is not a resource type this server "
@@ -240,4 +276,6 @@ class FHIRService:
             result = [r for r in result if r["resourceType"] in types]
         if low is not None:
             result = [r for r in result if date_range(r["meta"]["lastUpdated"])[0] >= low]
+        if access:
+            result = [r for r in result if access.may_see(r["resourceType"], r)]
         return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import islice
 
 import pytest
+import requests
 from fhirclient import client
 from fhirclient.models.bundle import Bundle
 from fhirclient.models.capabilitystatement import CapabilityStatement
@@ -17,8 +18,22 @@ from mockehr.server import ServerThread
 
 @pytest.fixture(scope="module")
 def smart():
-    with ServerThread(Settings(port=0)) as server:
-        yield client.FHIRClient(settings={"app_id": "fhirclient-test", "api_base": server.fhir_base})
+    """fhirclient completes a standalone launch (auto-approve) as it would against any SMART EHR."""
+    with ServerThread(Settings(port=0, auto_approve=True)) as server:
+        smart = client.FHIRClient(settings={
+            "app_id": "fhirclient-test", "api_base": server.fhir_base,
+            "redirect_uri": "http://localhost:8765/callback",
+            "scope": "launch/patient openid fhirUser user/*.read offline_access"})
+        answer = requests.get(smart.authorize_url, allow_redirects=False, timeout=30)
+        assert answer.status_code == 302, answer.text
+        smart.handle_callback(answer.headers["Location"])
+        assert smart.ready and smart.patient_id
+        yield smart
+
+
+def test_standalone_launch_gave_a_patient_and_a_user(smart):
+    assert smart.patient.id == smart.patient_id
+    assert smart.server.auth.access_token
 
 
 def test_capability_statement_parses_with_fhirclient(smart):

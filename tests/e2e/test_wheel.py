@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import REPO, ServeProcess
+from tests.helpers import REPO, ServeProcess, authorized_session
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,8 @@ def test_wheel_installed_elsewhere_serves_default_patients(tmp_path: Path):
     expected = sum(1 for line in (REPO / "seed_data" / "Patient.ndjson").read_text().splitlines() if line.strip())
     with ServeProcess(command=[str(env_dir / "bin" / "mockehr")], cwd=workdir) as server:
         assert server.fhir_line == f"FHIR base: {server.url}/fhir"
-        bundle = requests.get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
+        http = authorized_session(server.url)
+        bundle = http.get(server.fhir_base + "/Patient", params={"_summary": "count"}).json()
         assert bundle["total"] == expected
         home = requests.get(server.url + "/")
         assert home.status_code == 200 and "Patients (" in home.text

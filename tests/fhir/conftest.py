@@ -15,6 +15,7 @@ import requests
 
 from mockehr.config import Settings
 from mockehr.server import ServerThread
+from tests.helpers import system_token
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -195,10 +196,17 @@ def diagnostics(body: dict) -> str:
 class Client:
     """requests against the FHIR base, with the base URL filled in."""
 
-    def __init__(self, base: str, app):
+    def __init__(self, base: str, app, token: str):
         self.base = base
         self.app = app
         self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def new_session(self) -> requests.Session:
+        """Another keep-alive session with the same token (one per thread)."""
+        session = requests.Session()
+        session.headers["Authorization"] = self.session.headers["Authorization"]
+        return session
 
     @property
     def store(self):
@@ -245,9 +253,14 @@ def server(dataset_dir):
         yield running
 
 
+@pytest.fixture(scope="session")
+def token(server) -> str:
+    return system_token(server.url)
+
+
 @pytest.fixture
-def api(server):
-    client = Client(server.fhir_base, server.app)
+def api(server, token):
+    client = Client(server.fhir_base, server.app, token)
     client.store.reset()
     yield client
     client.close()

@@ -17,6 +17,7 @@ from mockehr.config import Settings
 from mockehr.server import ServerThread
 from mockehr.store.overlay import Overlay
 from tests.fhir.conftest import ids
+from tests.helpers import authorized_session
 
 NEW_PATIENT = {"resourceType": "Patient", "name": [{"family": "Durable"}], "gender": "other"}
 
@@ -30,13 +31,14 @@ def test_writes_survive_a_restart_with_their_versions(dataset_dir, tmp_path):
     first = _thread_server(dataset_dir, data_dir)
     try:
         base = first.fhir_base
-        created = requests.post(f"{base}/Patient", json=NEW_PATIENT, timeout=30).json()
+        http = authorized_session(first.url)
+        created = http.post(f"{base}/Patient", json=NEW_PATIENT, timeout=30).json()
         new_id = created["id"]
         updated = dict(created, gender="female")
-        assert requests.put(f"{base}/Patient/{new_id}", json=updated, timeout=30).status_code == 200
-        seed = requests.get(f"{base}/Patient/pat-2", timeout=30).json()
-        assert requests.put(f"{base}/Patient/pat-2", json=dict(seed, active=True), timeout=30).status_code == 200
-        assert requests.delete(f"{base}/Patient/pat-5", timeout=30).status_code == 200
+        assert http.put(f"{base}/Patient/{new_id}", json=updated, timeout=30).status_code == 200
+        seed = http.get(f"{base}/Patient/pat-2", timeout=30).json()
+        assert http.put(f"{base}/Patient/pat-2", json=dict(seed, active=True), timeout=30).status_code == 200
+        assert http.delete(f"{base}/Patient/pat-5", timeout=30).status_code == 200
     finally:
         first.stop()
     assert (data_dir / Overlay.FILE_NAME).is_file()
@@ -44,19 +46,20 @@ def test_writes_survive_a_restart_with_their_versions(dataset_dir, tmp_path):
     second = _thread_server(dataset_dir, data_dir)
     try:
         base = second.fhir_base
-        current = requests.get(f"{base}/Patient/{new_id}", timeout=30)
+        http = authorized_session(second.url)
+        current = http.get(f"{base}/Patient/{new_id}", timeout=30)
         assert current.status_code == 200
         assert current.headers["ETag"] == 'W/"2"'
         assert current.json()["gender"] == "female"
-        assert requests.get(f"{base}/Patient/{new_id}/_history/1", timeout=30).json()["gender"] == "other"
-        history = requests.get(f"{base}/Patient/{new_id}/_history", timeout=30).json()
+        assert http.get(f"{base}/Patient/{new_id}/_history/1", timeout=30).json()["gender"] == "other"
+        history = http.get(f"{base}/Patient/{new_id}/_history", timeout=30).json()
         assert [e["response"]["etag"] for e in history["entry"]] == ['W/"2"', 'W/"1"']
-        assert requests.get(f"{base}/Patient/pat-2", timeout=30).json()["active"] is True
-        assert requests.get(f"{base}/Patient/pat-2/_history/1", timeout=30).json()["active"] is False
-        assert requests.get(f"{base}/Patient/pat-5", timeout=30).status_code == 410
-        search = requests.get(f"{base}/Patient", params={"family": "durable"}, timeout=30).json()
+        assert http.get(f"{base}/Patient/pat-2", timeout=30).json()["active"] is True
+        assert http.get(f"{base}/Patient/pat-2/_history/1", timeout=30).json()["active"] is False
+        assert http.get(f"{base}/Patient/pat-5", timeout=30).status_code == 410
+        search = http.get(f"{base}/Patient", params={"family": "durable"}, timeout=30).json()
         assert ids(search) == [new_id]
-        assert requests.get(f"{base}/Patient", params={"active": "true"}, timeout=30).json()["total"] == 3
+        assert http.get(f"{base}/Patient", params={"active": "true"}, timeout=30).json()["total"] == 3
         # reset drops the overlay on disk too
         second.app.extensions["mockehr.store"].reset()
     finally:
@@ -64,8 +67,9 @@ def test_writes_survive_a_restart_with_their_versions(dataset_dir, tmp_path):
 
     third = _thread_server(dataset_dir, data_dir)
     try:
-        assert requests.get(f"{third.fhir_base}/Patient/{new_id}", timeout=30).status_code == 404
-        assert requests.get(f"{third.fhir_base}/Patient/pat-5", timeout=30).status_code == 200
+        http = authorized_session(third.url)
+        assert http.get(f"{third.fhir_base}/Patient/{new_id}", timeout=30).status_code == 404
+        assert http.get(f"{third.fhir_base}/Patient/pat-5", timeout=30).status_code == 200
     finally:
         third.stop()
 
@@ -95,7 +99,7 @@ def test_every_acknowledged_create_survives_sigkill(dataset_dir, tmp_path):
     stop = threading.Event()
 
     def writer():
-        with requests.Session() as session:
+        with authorized_session(root) as session:
             while not stop.is_set():
                 try:
                     response = session.post(f"{root}/fhir/Patient", json=NEW_PATIENT, timeout=30)
@@ -127,8 +131,8 @@ def test_every_acknowledged_create_survives_sigkill(dataset_dir, tmp_path):
 
     proc, root = _spawn(dataset_dir, data_dir, log)
     try:
-        assert sorted(p.name for p in data_dir.iterdir()) == [Overlay.FILE_NAME]  # no temp files left over
-        with requests.Session() as session:
+        assert not [p.name for p in data_dir.iterdir() if p.name.endswith(".tmp")]  # no temp files left over
+        with authorized_session(root) as session:
             for rid in acknowledged:
                 assert session.get(f"{root}/fhir/Patient/{rid}", timeout=30).status_code == 200, rid
             found = session.get(f"{root}/fhir/Patient", params={"family": "durable", "_count": "1000"},

@@ -18,7 +18,7 @@ PER_THREAD = 25
 def test_concurrent_creates_and_searches(api):
     def work(worker: int) -> list[int]:
         statuses = []
-        with requests.Session() as session:
+        with api.new_session() as session:
             for i in range(PER_THREAD):
                 if i % 2 == 0:
                     response = session.post(f"{api.base}/Observation", timeout=30, json={
@@ -53,7 +53,7 @@ def test_concurrent_updates_of_one_resource_get_distinct_versions(api):
 
     def work(worker: int) -> list[str]:
         etags = []
-        with requests.Session() as session:
+        with api.new_session() as session:
             for i in range(5):
                 body = dict(resource, birthDate=f"20{worker:02d}-01-{i + 1:02d}")
                 response = session.put(f"{api.base}/Patient/pat-3", json=body, timeout=30)
@@ -72,7 +72,8 @@ def test_concurrent_conditional_creates_make_exactly_one(api):
 
     def work(_):
         response = requests.post(f"{api.base}/Patient", json=body, timeout=30,
-                                 headers={"If-None-Exist": "identifier=urn:race|only-one"})
+                                 headers={"If-None-Exist": "identifier=urn:race|only-one",
+                                          "Authorization": api.session.headers["Authorization"]})
         return response.status_code, response.json()["id"]
 
     with ThreadPoolExecutor(THREADS) as pool:
@@ -133,7 +134,7 @@ def _check(response: requests.Response, what) -> None:
 
 def test_random_queries_never_500(api):
     rng = random.Random(20240101)
-    with requests.Session() as session:
+    with api.new_session() as session:
         for _ in range(250):
             rtype = rng.choice(["Patient", "Observation", "Encounter", "Provenance"])
             query = _query(rng, rtype)
@@ -152,7 +153,7 @@ def test_raw_query_strings_never_500(api):
            "_sort=-", "_sort=,", "_include=:", "_include=Observation::", "_revinclude=Provenance:target:",
            "value-quantity=1e999", "value-quantity=-1e-999", "date=0000", "date=9999-12-31T23:59:59.9999999Z",
            "birthdate=1980-02-29", "_elements=,,,", "_summary=", "_total=", "_count=99999999999999999999"]
-    with requests.Session() as session:
+    with api.new_session() as session:
         for query in raw + ["&".join(rng.sample(raw, 3)) for _ in range(20)]:
             for rtype in ("Patient", "Observation"):
                 response = session.get(f"{api.base}/{rtype}?{query}", timeout=30)
@@ -161,7 +162,7 @@ def test_raw_query_strings_never_500(api):
 
 def test_random_bodies_never_500(api):
     rng = random.Random(4242)
-    with requests.Session() as session:
+    with api.new_session() as session:
         for i in range(200):
             body = _json_garbage(rng)
             if isinstance(body, dict) and rng.random() < 0.6:
@@ -182,7 +183,7 @@ def test_random_paths_and_headers_never_500(api):
     rng = random.Random(99)
     segments = ["Patient", "pat-1", "_history", "1", "$everything", "_search", "metadata", "..", "%2F", "Foo",
                 "x" * 70, "", "Observation", "obs-1", "$validate", "%00", "é"]
-    with requests.Session() as session:
+    with api.new_session() as session:
         for _ in range(150):
             path = "/".join(rng.choice(segments) for _ in range(rng.randint(1, 4)))
             method = rng.choice(["GET", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])

@@ -6,11 +6,11 @@ from datetime import date
 
 import orjson
 import pytest
-import requests
 
 from mockehr.config import Settings
 from mockehr.pages import age_text
 from mockehr.server import ServerThread
+from tests.helpers import authorized_session
 from mockehr.store.dataset import DatasetError, read_dataset_dir, shift_dates, week_shift
 
 
@@ -69,7 +69,7 @@ def test_bad_manifest_and_bad_lines_are_dataset_errors(tmp_path):
 
 def test_default_newborn_is_a_newborn_today():
     with ServerThread(Settings(port=0)) as server:
-        patient = requests.get(server.fhir_base + "/Patient/p00002-newborn").json()
+        patient = authorized_session(server.url).get(server.fhir_base + "/Patient/p00002-newborn").json()
     age_days = (date.today() - date.fromisoformat(patient["birthDate"])).days
     assert 0 <= age_days < 30
 

@@ -1,0 +1,137 @@
+"""The control API (/admin): EHR launches and the audit trail.
+
+Loopback callers only, unless the server has an --admin-token, in which case
+every call needs `Authorization: Bearer <token>` from anywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from mockehr.auth.service import AuthService
+
+
+class AdminError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _answer(body, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _check_caller() -> None:
+    token = current_app.extensions["mockehr.settings"].admin_token
+    if token:
+        header = request.headers.get("Authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise AdminError(401, "the control API needs Authorization: Bearer <admin token>")
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+            raise AdminError(403, "wrong admin token")
+    elif not _is_loopback(request.remote_addr):
+        raise AdminError(403, "the control API answers loopback callers only; start mockehr with --admin-token "
+                         "to reach it from elsewhere")
+
+
+def _json_object() -> dict:
+    body = request.get_json(silent=True)
+    if body is None and request.get_data().strip():
+        raise AdminError(400, "the body is not JSON")
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise AdminError(400, "the body must be a JSON object")
+    return body
+
+
+def _launch_fields(body: dict, exists) -> dict:
+    """Validated context for a launch; AdminError names what is wrong."""
+    known = {"patient", "encounter", "user", "app_url", "need_patient_banner", "smart_style_url", "intent",
+             "fhirContext"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise AdminError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for name in ("patient", "encounter", "user", "app_url", "intent"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise AdminError(400, f"{name} must be a string")
+    patient = body.get("patient")
+    if patient and not exists("Patient", patient.removeprefix("Patient/")):
+        raise AdminError(400, f"patient '{patient}' is not in the FHIR store")
+    encounter = body.get("encounter")
+    if encounter and not exists("Encounter", encounter.removeprefix("Encounter/")):
+        raise AdminError(400, f"encounter '{encounter}' is not in the FHIR store")
+    user = body.get("user")
+    if user:
+        rtype, _, rid = user.partition("/")
+        if rtype not in ("Practitioner", "Patient", "RelatedPerson") or not exists(rtype, rid):
+            raise AdminError(400, f"user '{user}' must be Practitioner/ID, Patient/ID or RelatedPerson/ID of a "
+                             "resource in the store")
+    banner = body.get("need_patient_banner", True)
+    if not isinstance(banner, bool):
+        raise AdminError(400, "need_patient_banner must be true or false")
+    style = body.get("smart_style_url", True)
+    if not isinstance(style, (bool, str)):
+        raise AdminError(400, "smart_style_url must be a URL, or true/false for the server's own style")
+    context = body.get("fhirContext", [])
+    if not isinstance(context, list) or not all(isinstance(c, dict) and c for c in context):
+        raise AdminError(400, "fhirContext must be a list of objects like {\"reference\": \"Encounter/123\"}")
+    return {"patient": patient.removeprefix("Patient/") if patient else None,
+            "encounter": encounter.removeprefix("Encounter/") if encounter else None,
+            "user": user, "app_url": body.get("app_url"), "need_patient_banner": banner,
+            "smart_style_url": style, "intent": body.get("intent"), "fhir_context": context}
+
+
+def with_query(url: str, params: dict) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_blueprint() -> Blueprint:
+    bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @bp.before_request
+    def guard():
+        _check_caller()
+
+    @bp.errorhandler(AdminError)
+    def admin_error(error: AdminError):
+        return _answer({"error": error.message}, error.status)
+
+    @bp.post("/launches")
+    def launches():
+        auth: AuthService = current_app.extensions["mockehr.auth"]
+        fields = _launch_fields(_json_object(), auth.directory.exists)
+        root = auth.root_url()
+        if fields["smart_style_url"] is True:
+            fields["smart_style_url"] = f"{root}/auth/smart-style.json"
+        elif fields["smart_style_url"] is False:
+            fields["smart_style_url"] = None
+        launch = auth.state.add_launch(**fields)
+        iss = f"{root}/fhir"
+        answer = {"launch": launch.launch_id, "iss": iss}
+        if launch.app_url:
+            answer["launch_url"] = with_query(launch.app_url, {"launch": launch.launch_id, "iss": iss})
+        auth.audit.record("launch", patient=launch.patient, user=launch.user, encounter=launch.encounter,
+                          app_url=launch.app_url)
+        return _answer(answer, 201)
+
+    @bp.get("/audit")
+    def audit():
+        return _answer(current_app.extensions["mockehr.audit"].events())
+
+    return bp

@@ -1,0 +1,122 @@
+"""Signing keys: an RSA key (RS256/RS384) and an EC P-384 key (ES384), with kids.
+
+Keys are made on first use (RSA generation costs ~100 ms, which a test suite
+starting the server thousands of times should not pay up front). Under
+--data-dir they live in keys.json so a restart keeps issued tokens valid.
+Rotation makes a new pair; `keep_old` keeps the old public keys in the JWKS
+(and accepted for verification) until the next rotation.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import orjson
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+SIGNING_ALGS = ("RS256", "RS384", "ES384")
+
+
+class KeyRing:
+    FILE_NAME = "keys.json"
+
+    def __init__(self, data_dir: Path | None = None):
+        self._path = Path(data_dir) / self.FILE_NAME if data_dir else None
+        self._lock = threading.Lock()
+        self._current: list = []  # [rsa, ec]
+        self._retired: list = []  # old keys still published and accepted
+
+    # -- lifecycle --------------------------------------------------------
+    def _ensure(self) -> None:
+        if self._current:
+            return
+        with self._lock:
+            if self._current:
+                return
+            if self._path and self._path.exists():
+                self._load()
+            else:
+                self._current = _new_pair()
+                self._save()
+
+    def rotate(self, keep_old: bool = False) -> str:
+        """New keys; answers the new RSA key's kid."""
+        self._ensure()
+        with self._lock:
+            self._retired = list(self._current) if keep_old else []
+            self._current = _new_pair()
+            self._save()
+            return self._current[0].kid
+
+    def _save(self) -> None:
+        if not self._path:
+            return
+        body = {"current": [k.as_dict(private=True) for k in self._current],
+                "retired": [k.as_dict(private=True) for k in self._retired]}
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps(body))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self._path)
+
+    def _load(self) -> None:
+        body = orjson.loads(self._path.read_bytes())
+        self._current = [_import(k) for k in body["current"]]
+        self._retired = [_import(k) for k in body.get("retired", [])]
+
+    # -- use ----------------------------------------------------------------
+    @property
+    def rsa(self) -> RSAKey:
+        self._ensure()
+        return self._current[0]
+
+    @property
+    def ec(self) -> ECKey:
+        self._ensure()
+        return self._current[1]
+
+    def key_for(self, alg: str):
+        return self.ec if alg.startswith("ES") else self.rsa
+
+    def jwks(self) -> dict:
+        self._ensure()
+        keys = []
+        for key in [*self._current, *self._retired]:
+            public = key.as_dict(private=False)
+            public["use"] = "sig"
+            public["alg"] = "ES384" if key.key_type == "EC" else "RS256"
+            keys.append(public)
+        return {"keys": keys}
+
+    def sign(self, claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
+        key = self.key_for(alg)
+        return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def verify(self, token: str) -> tuple[dict, dict]:
+        """(header, claims) of a token signed by one of our published keys; raises JoseError."""
+        self._ensure()
+        keys = KeySet([*self._current, *self._retired])
+        decoded = jwt.decode(token, keys, algorithms=list(SIGNING_ALGS))
+        return decoded.header, decoded.claims
+
+
+def _new_pair() -> list:
+    stamp = uuid.uuid4().hex[:12]
+    rsa = RSAKey.generate_key(2048, parameters={"kid": f"rsa-{stamp}"}, private=True)
+    ec = ECKey.generate_key("P-384", parameters={"kid": f"ec-{stamp}"}, private=True)
+    return [rsa, ec]
+
+
+def _import(data: dict):
+    return RSAKey.import_key(data) if data["kty"] == "RSA" else ECKey.import_key(data)
+
+
+__all__ = ["KeyRing", "SIGNING_ALGS", "JoseError"]

@@ -1,0 +1,187 @@
+"""HTTP for the authorization server: discovery, authorize, token, registration,
+userinfo, introspection, revocation, JWKS. Thin: the work is in AuthService."""
+
+from __future__ import annotations
+
+import orjson
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
+from flask import Blueprint, Response, current_app, redirect, render_template, request
+
+from mockehr.auth import authorize, discovery
+from mockehr.auth.model import redact
+from mockehr.auth.registration import RegistrationError, validate_client_metadata
+from mockehr.auth.service import AuthService
+from mockehr.auth.tokens import InvalidToken
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _auth() -> AuthService:
+    return current_app.extensions["mockehr.auth"]
+
+
+def json_answer(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def oauth_error(error: str, description: str, status: int = 400, headers: dict | None = None) -> Response:
+    return json_answer({"error": error, "error_description": description}, status, {**NO_STORE, **(headers or {})})
+
+
+def build_blueprint() -> Blueprint:
+    bp = Blueprint("auth", __name__)
+
+    @bp.get("/fhir/.well-known/smart-configuration")
+    def smart_configuration():
+        return json_answer(discovery.smart_configuration(_auth().root_url()), headers={"Cache-Control": "max-age=60"})
+
+    @bp.get("/fhir/.well-known/openid-configuration")
+    def openid_configuration():
+        return json_answer(discovery.openid_configuration(_auth().root_url()), headers={"Cache-Control": "max-age=60"})
+
+    @bp.get("/auth/jwks")
+    def jwks():
+        return json_answer(_auth().keys.jwks(), headers={"Cache-Control": "max-age=60"})
+
+    @bp.route("/auth/authorize", methods=["GET", "POST"])
+    def authorize_endpoint():
+        service = _auth()
+        params = request.values.to_dict()
+        try:
+            client, redirect_uri = authorize.check_client(params, service.state.clients.get(params.get("client_id")),
+                                                          service.strict)
+        except authorize.PageError as exc:
+            service.audit.record("authorize", "failure", client=params.get("client_id"), reason=str(exc))
+            return render_template("auth_error.html", message=str(exc)), 400
+        if client is None:
+            client = service.auto_register(params["client_id"], redirect_uri)
+        where = service.where()
+
+        def back(**answer) -> Response:
+            answer = {k: v for k, v in answer.items() if v is not None}
+            if params.get("state") is not None:
+                answer["state"] = params["state"]
+            answer["iss"] = where.issuer  # RFC 9207
+            return redirect(add_params_to_uri(redirect_uri, list(answer.items())), 302)
+
+        try:
+            req = authorize.check_request(params, client, redirect_uri,
+                                          authorize.Policy(where.fhir_base, service.strict), service.state.launch)
+            if not service.auto_approve:
+                return authorize_in_pages(req)
+            ctx = service.auto_context(req)
+        except authorize.RedirectError as exc:
+            service.audit.record("authorize", "failure", client=client.client_id, error=exc.error,
+                                 reason=exc.description)
+            return back(error=exc.error, error_description=exc.description)
+        scope = authorize.granted_scope(req, ctx)
+        return back(code=service.issue_code(req, ctx, scope))
+
+    def authorize_in_pages(req: authorize.AuthorizeRequest) -> Response:
+        raise authorize.RedirectError("temporarily_unavailable", "interactive login is not available yet: "
+                                      "start mockehr with --auto-approve")
+
+    @bp.post("/auth/token")
+    def token():
+        service = _auth()
+        response = service.server.create_token_response(request)
+        response.headers.update(NO_STORE)
+        outcome = "success" if response.status_code == 200 else "failure"
+        detail = {}
+        if outcome == "failure":
+            body = orjson.loads(response.get_data() or b"{}")
+            detail = {"error": body.get("error"), "reason": body.get("error_description")}
+        service.audit.record("token", outcome, grant_type=request.form.get("grant_type"),
+                             client=request.form.get("client_id") or _basic_client_id(), **detail)
+        return response
+
+    @bp.post("/auth/register")
+    def register():
+        service = _auth()
+        body = request.get_json(silent=True)
+        if body is None:
+            return oauth_error("invalid_client_metadata", "send the client metadata as a JSON object "
+                               "(Content-Type: application/json)")
+        try:
+            metadata = validate_client_metadata(body)
+        except RegistrationError as exc:
+            service.audit.record("registration", "failure", error=exc.error, reason=exc.description)
+            return oauth_error(exc.error, exc.description)
+        client, secret = service.state.clients.register(metadata)
+        answer = {"client_id": client.client_id, "client_id_issued_at": int(client.created)}
+        if secret:
+            answer.update({"client_secret": secret, "client_secret_expires_at": 0})
+        answer.update(metadata.to_response())
+        service.audit.record("registration", client=client.client_id, client_name=metadata.client_name,
+                             method=metadata.token_endpoint_auth_method)
+        return json_answer(answer, 201, NO_STORE)
+
+    @bp.route("/auth/userinfo", methods=["GET", "POST"])
+    def userinfo():
+        service = _auth()
+        try:
+            access = service.authenticate_bearer(request.headers.get("Authorization"))
+        except InvalidToken as exc:
+            return _bearer_error(str(exc))
+        if not access.scopes.openid or not access.user:
+            return _bearer_error("the access token was not issued with scope openid for a user",
+                                 error="insufficient_scope", status=403)
+        claims = {"sub": access.user, **service.tokens.identity_claims(service.where(), access.user, access.scopes)}
+        return json_answer(claims, headers=NO_STORE)
+
+    @bp.post("/auth/introspect")
+    def introspect():
+        service = _auth()
+        try:
+            service.authenticate_caller()
+        except InvalidToken as exc:
+            return _bearer_error(str(exc))
+        except OAuth2Error as exc:
+            return oauth_error(exc.error, exc.get_error_description() or "client authentication failed", 401)
+        return json_answer(service.introspect(request.form.get("token", "")), headers=NO_STORE)
+
+    @bp.post("/auth/revoke")
+    def revoke():
+        service = _auth()
+        try:
+            oauth_request = service.server.create_oauth2_request(request)
+            client = service.server.authenticate_client(oauth_request, ["none", "client_secret_basic",
+                                                                        "client_secret_post", "private_key_jwt"],
+                                                        "revocation")
+        except InvalidClientError as exc:
+            return oauth_error("invalid_client", exc.get_error_description() or "client authentication failed", 401)
+        token_value = request.form.get("token")
+        if not token_value:
+            return oauth_error("invalid_request", "token is missing")
+        revoked = service.revoke(token_value, client.client_id)
+        service.audit.record("revoke", client=client.client_id, token=redact(token_value),
+                             outcome_detail="revoked" if revoked else "unknown token (nothing to do)")
+        return Response(status=200, headers=NO_STORE)
+
+    @bp.get("/auth/smart-style.json")
+    def smart_style():
+        return json_answer(SMART_STYLE, headers={"Cache-Control": "max-age=3600"})
+
+    return bp
+
+
+SMART_STYLE = {
+    "color_background": "#f6f8fb", "color_error": "#b3261e", "color_highlight": "#0b6bcb",
+    "color_modal_backdrop": "", "color_success": "#1e7b34", "color_text": "#1d2433",
+    "dim_border_radius": "8px", "dim_font_size": "16px", "dim_spacing_size": "16px",
+    "font_family_body": "system-ui, sans-serif", "font_family_heading": "system-ui, sans-serif",
+}
+
+
+def _basic_client_id() -> str | None:
+    auth = request.authorization
+    return auth.username if auth and auth.type == "basic" else None
+
+
+def _bearer_error(description: str, error: str = "invalid_token", status: int = 401) -> Response:
+    safe = description.replace('"', "'")
+    header = f'Bearer error="{error}", error_description="{safe}"'
+    return oauth_error(error, description, status, {"WWW-Authenticate": header})
+
+

@@ -1,0 +1,188 @@
+"""The token side on Authlib: grants, client authentication, token generation.
+
+The authorization endpoint is ours (authorize.py): SMART launch context,
+pickers, consent narrowing and permissive registration shape it more than
+RFC 6749 does. Everything a client calls with credentials - the token
+endpoint and its grants - runs through Authlib's AuthorizationServer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, OAuth2Error,
+)
+from flask import request as flask_request
+
+from mockehr.auth.assertion import authenticate_private_key_jwt
+from mockehr.auth.model import AuthContext, CodeRecord, Grant
+from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes
+from mockehr.auth.state import AuthState
+from mockehr.auth.tokens import Issuer, TokenService
+
+ALL_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+class SmartCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+
+    @property
+    def auth(self) -> "SmartAuthorizationServer":
+        return self.server
+
+    def query_authorization_code(self, code: str, client) -> CodeRecord | None:
+        record = self.auth.state.code(code)
+        if record is None or record.client_id != client.client_id:
+            return None
+        if record.used:
+            # RFC 6749 4.1.2: a replayed code is refused and what it issued is revoked.
+            grant = self.auth.state.grants.get(record.grant_id or "")
+            if grant:
+                self.auth.state.revoke_grant(grant)
+            self.auth.events.append(("code-replay", client.client_id))
+            raise InvalidGrantError("this authorization code was already used; the tokens issued from it "
+                                    "are now revoked")
+        return record
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        record: CodeRecord = self.request.authorization_code
+        verifier = self.request.form.get("code_verifier")
+        if record.challenge is None:
+            if verifier:
+                raise InvalidGrantError("code_verifier sent, but the authorization request had no code_challenge")
+            return
+        if not verifier:
+            raise InvalidGrantError("code_verifier is missing; the authorization request used PKCE")
+        if verifier == record.challenge:
+            raise InvalidGrantError("code_verifier equals the code_challenge; send the verifier itself, "
+                                    "not its hash")
+        if not hmac.compare_digest(s256(verifier), record.challenge):
+            raise InvalidGrantError("code_verifier does not match the code_challenge (S256)")
+
+    def delete_authorization_code(self, record: CodeRecord) -> None:
+        record.used = True  # kept, so that a replay can be recognised and punished
+
+    def authenticate_user(self, record: CodeRecord) -> Grant:
+        grant = self.auth.state.add_grant(record.client_id, record.scope, record.context)
+        record.grant_id = grant.grant_id
+        return grant
+
+    def save_authorization_code(self, code, request):  # codes are minted by authorize.py
+        raise NotImplementedError
+
+
+class SmartRefreshGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    @property
+    def auth(self) -> "SmartAuthorizationServer":
+        return self.server
+
+    def _validate_request_token(self, client):
+        token = self.request.form.get("refresh_token")
+        if not token:
+            raise InvalidRequestError("refresh_token is missing")
+        if self.auth.refresh_disabled():
+            raise InvalidGrantError("refresh tokens are refused right now (expire-refresh fault)")
+        grant, current = self.auth.state.grant_for_refresh(token)
+        if grant is None:
+            raise InvalidGrantError("refresh_token is not known to this server")
+        if grant.client_id != client.client_id:
+            raise InvalidGrantError("refresh_token was issued to another client")
+        if grant.revoked:
+            raise InvalidGrantError("refresh_token was revoked")
+        if not current:
+            self.auth.state.revoke_grant(grant)
+            raise InvalidGrantError("refresh_token was already used and rotated; the whole grant is now revoked "
+                                    "(refresh token reuse)")
+        return grant
+
+    def _validate_token_scope(self, grant: Grant):
+        scope = self.request.payload.scope
+        if not scope:
+            return
+        try:
+            narrower = is_narrower_or_equal(parse_scopes(scope), parse_scopes(grant.scope))
+        except ScopeError as exc:
+            raise InvalidScopeError(str(exc)) from None
+        if not narrower:
+            raise InvalidScopeError(f"scope '{scope}' asks for more than the grant holds ('{grant.scope}')")
+
+    def authenticate_user(self, grant: Grant) -> Grant:
+        return grant
+
+    def revoke_old_credential(self, grant: Grant) -> None:
+        pass  # rotation happens when the new refresh token is minted
+
+
+class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    @property
+    def auth(self) -> "SmartAuthorizationServer":
+        return self.server
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        scope = self.request.payload.scope or ""
+        try:
+            scopes = parse_scopes(scope)
+        except ScopeError as exc:
+            raise InvalidScopeError(str(exc)) from None
+        wrong = [s.text for s in scopes.resource if s.context != "system"]
+        if not scopes.resource or wrong or scopes.other:
+            raise InvalidScopeError("backend services ask for system/ scopes only, e.g. system/*.rs"
+                                    + (f"; not allowed here: {' '.join(wrong + list(scopes.other))}"
+                                       if wrong or scopes.other else ""))
+
+    def create_token_response(self):
+        client = self.request.client
+        grant = self.auth.state.add_grant(client.client_id, self.request.payload.scope, AuthContext())
+        token = self.generate_token(user=grant, scope=self.request.payload.scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class SmartAuthorizationServer(AuthorizationServer):
+    def __init__(self, state: AuthState, tokens: TokenService, where, refresh_disabled=lambda: False):
+        super().__init__()
+        self.state = state
+        self.tokens = tokens
+        self.where = where  # () -> Issuer for the current request
+        self.refresh_disabled = refresh_disabled
+        self.events: list = []
+        self._query_client = state.clients.get
+        self._save_token = lambda token, request: None
+        self.register_token_generator("default", self._generate)
+        self.register_client_auth_method("private_key_jwt", self._private_key_jwt)
+        self.register_grant(SmartCodeGrant)
+        self.register_grant(SmartRefreshGrant)
+        self.register_grant(SmartClientCredentialsGrant)
+
+    def _private_key_jwt(self, query_client, request):
+        where: Issuer = self.where()
+        return authenticate_private_key_jwt(self.state, query_client, request, where.token_endpoint)
+
+    def _generate(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+        grant: Grant = user
+        return self.tokens.issue(self.where(), client, grant, scope or grant.scope,
+                                 include_refresh=include_refresh_token and grant_type != "client_credentials")
+
+    def handle_error_response(self, request, error: OAuth2Error):
+        if isinstance(error, InvalidClientError):
+            error.status_code = 401  # Inferno and RFC 6749 5.2 for failed client authentication
+        return super().handle_error_response(request, error)
+
+    def token_response(self):
+        return self.create_token_response(flask_request)

@@ -1,0 +1,124 @@
+"""AuthService: the authorization server's parts wired together, per app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from flask import request
+
+from mockehr.audit import AuditLog
+from mockehr.auth import authorize
+from mockehr.auth.keys import KeyRing
+from mockehr.auth.model import AuthContext, Client, redact
+from mockehr.auth.registration import validate_client_metadata
+from mockehr.auth.server import ALL_AUTH_METHODS, SmartAuthorizationServer
+from mockehr.auth.state import AuthState
+from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService
+
+
+class AuthService:
+    def __init__(self, *, data_dir: Path | None, root_url: Callable[[], str], directory: authorize.Directory,
+                 user_claims: Callable[[str], dict], audit: AuditLog, auto_approve: bool, strict: bool,
+                 token_lifetime: int, clock):
+        self.root_url = root_url
+        self.directory = directory
+        self.audit = audit
+        self.auto_approve = auto_approve
+        self.strict = strict
+        self.token_lifetime = token_lifetime
+        self.clock = clock
+        self.state = AuthState(data_dir, clock)
+        self.keys = KeyRing(data_dir)
+        self.tokens = TokenService(self.state, self.keys, lambda: self.token_lifetime, user_claims)
+        self.server = SmartAuthorizationServer(self.state, self.tokens, self.where)
+
+    def where(self) -> Issuer:
+        root = self.root_url()
+        return Issuer(issuer=f"{root}/fhir", token_endpoint=f"{root}/auth/token")
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    # -- clients --------------------------------------------------------------
+    def auto_register(self, client_id: str, redirect_uri: str) -> Client:
+        metadata = validate_client_metadata({"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none",
+                                             "grant_types": ["authorization_code", "refresh_token"],
+                                             "client_name": client_id})
+        client, _ = self.state.clients.register(metadata, client_id=client_id, auto=True)
+        self.audit.record("registration", client=client_id, redirect_uri=redirect_uri,
+                          reason="unknown client_id registered on the spot as a public client (permissive mode)")
+        return client
+
+    # -- authorization --------------------------------------------------------
+    def issue_code(self, req: authorize.AuthorizeRequest, ctx: AuthContext, scope: str) -> str:
+        code = self.state.add_code(req.client.client_id, req.redirect_uri, scope, ctx, req.challenge,
+                                   req.challenge_method)
+        self.audit.record("authorize", client=req.client.client_id, user=ctx.user, patient=ctx.patient,
+                          encounter=ctx.encounter, scope=scope, launch="ehr" if req.is_ehr_launch else "standalone",
+                          flags=req.flags or None, code=redact(code))
+        return code
+
+    def auto_context(self, req: authorize.AuthorizeRequest) -> AuthContext:
+        return authorize.auto_context(req, self.directory, int(self.clock()))
+
+    # -- bearer tokens --------------------------------------------------------
+    def authenticate_bearer(self, header: str | None) -> AccessToken:
+        if not header:
+            raise InvalidToken("no access token: send Authorization: Bearer <token>")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("the Authorization header must be 'Bearer <access token>'")
+        return self.tokens.verify(token.strip(), self.where().fhir_base)
+
+    def authenticate_caller(self) -> str:
+        """Introspection callers: a registered client, or anyone holding a valid access token."""
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return self.authenticate_bearer(header).client_id
+        oauth_request = self.server.create_oauth2_request(request)
+        client = self.server.authenticate_client(oauth_request, ALL_AUTH_METHODS, "introspection")
+        return client.client_id
+
+    def introspect(self, token: str) -> dict:
+        inactive = {"active": False}
+        if not token:
+            return inactive
+        try:
+            access = self.tokens.verify(token, self.where().fhir_base)
+        except InvalidToken:
+            grant, current = self.state.grant_for_refresh(token)
+            if grant is None or not current or grant.revoked:
+                return inactive
+            return {"active": True, "scope": grant.scope, "client_id": grant.client_id,
+                    "token_type": "refresh_token", "iat": int(grant.created), **self._subject(grant.context)}
+        claims = access.claims
+        answer = {"active": True, "scope": claims["scope"], "client_id": claims["client_id"],
+                  "token_type": "Bearer", "exp": claims["exp"], "iat": claims["iat"], "iss": claims["iss"],
+                  "aud": claims["aud"], "sub": claims["sub"]}
+        for name in ("patient", "encounter", "fhirUser"):
+            if name in claims:
+                answer[name] = claims[name]
+        return answer
+
+    def _subject(self, ctx: AuthContext) -> dict:
+        out = {}
+        if ctx.user:
+            out["sub"] = ctx.user
+        if ctx.patient:
+            out["patient"] = ctx.patient
+        if ctx.encounter:
+            out["encounter"] = ctx.encounter
+        return out
+
+    def revoke(self, token: str, client_id: str) -> bool:
+        """RFC 7009: revoke the grant behind an access or refresh token of this client."""
+        grant = None
+        try:
+            grant = self.tokens.verify(token, self.where().fhir_base).grant
+        except InvalidToken:
+            grant, _ = self.state.grant_for_refresh(token)
+        if grant is None or grant.client_id != client_id:
+            return False
+        self.state.revoke_grant(grant)
+        return True

@@ -1,0 +1,168 @@
+"""The authorization server's memory: clients (persisted under --data-dir),
+launches, authorization codes, grants and the indexes that find them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from tinydb import TinyDB
+from tinydb.storages import MemoryStorage
+
+from mockehr.auth.model import AuthContext, Client, CodeRecord, Grant, Launch, digest, new_secret
+from mockehr.store.overlay import DurableJSONStorage
+
+CODE_LIFETIME = 600  # RFC 6749 recommends at most 10 minutes
+LAUNCH_LIFETIME = 3600
+
+
+class ClientRegistry:
+    FILE_NAME = "clients.json"
+
+    def __init__(self, data_dir: Path | None, clock: Callable[[], float]):
+        from mockehr.auth.registration import validate_client_metadata
+
+        self._validate = validate_client_metadata
+        self._clock = clock
+        if data_dir is None:
+            self._db = TinyDB(storage=MemoryStorage)
+        else:
+            self._db = TinyDB(Path(data_dir) / self.FILE_NAME, storage=DurableJSONStorage)
+        self._table = self._db.table("clients", cache_size=0)
+        self._clients: dict[str, Client] = {}
+        for doc in self._table.all():
+            self._clients[doc["client_id"]] = self._from_doc(doc)
+
+    def _from_doc(self, doc: dict) -> Client:
+        return Client(doc["client_id"], self._validate(doc["metadata"]), doc.get("secret_digest"),
+                      doc.get("auto_registered", False), doc.get("created", 0.0))
+
+    def get(self, client_id: str | None) -> Client | None:
+        return self._clients.get(client_id) if client_id else None
+
+    def all(self) -> list[Client]:
+        return sorted(self._clients.values(), key=lambda c: c.created)
+
+    def register(self, metadata, client_id: str | None = None, auto: bool = False) -> tuple[Client, str | None]:
+        """(client, secret in the clear or None). The secret is shown once and kept as a digest."""
+        secret = new_secret() if metadata.token_endpoint_auth_method.startswith("client_secret") else None
+        client = Client(client_id or uuid.uuid4().hex, metadata, digest(secret) if secret else None, auto,
+                        self._clock())
+        self._table.insert({"client_id": client.client_id, "metadata": metadata.to_response(),
+                            "secret_digest": client.secret_digest, "auto_registered": auto,
+                            "created": client.created})
+        self._clients[client.client_id] = client
+        return client, secret
+
+    def remove(self, client_id: str) -> bool:
+        if client_id not in self._clients:
+            return False
+        del self._clients[client_id]
+        self._table.remove(lambda doc: doc["client_id"] == client_id)
+        return True
+
+    def clear(self) -> None:
+        self._clients.clear()
+        self._table.truncate()
+
+
+class AuthState:
+    def __init__(self, data_dir: Path | None = None, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.clients = ClientRegistry(data_dir, clock)
+        self.launches: dict[str, Launch] = {}
+        self.codes: dict[str, CodeRecord] = {}
+        self.grants: dict[str, Grant] = {}
+        self.refresh_index: dict[str, str] = {}  # refresh digest (current or retired) -> grant id
+        self.jti_index: dict[str, str] = {}  # access token jti -> grant id
+        self.assertion_jtis: dict[str, float] = {}  # client assertion jti -> its exp (replay guard)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.clients.clear()
+            for table in (self.launches, self.codes, self.grants, self.refresh_index, self.jti_index,
+                          self.assertion_jtis):
+                table.clear()
+
+    # -- launches -----------------------------------------------------------
+    def add_launch(self, **context) -> Launch:
+        now = self.clock()
+        launch = Launch(launch_id=new_secret(12), created=now, expires=now + LAUNCH_LIFETIME, **context)
+        with self.lock:
+            self.launches[launch.launch_id] = launch
+        return launch
+
+    def launch(self, launch_id: str) -> Launch | None:
+        launch = self.launches.get(launch_id)
+        if launch is None or launch.expires < self.clock():
+            return None
+        return launch
+
+    # -- codes --------------------------------------------------------------
+    def add_code(self, client_id: str, redirect_uri: str, scope: str, context: AuthContext,
+                 challenge: str | None, challenge_method: str | None) -> str:
+        code = new_secret()
+        record = CodeRecord(digest(code), client_id, redirect_uri, scope, context, challenge, challenge_method,
+                            self.clock() + CODE_LIFETIME)
+        with self.lock:
+            self.codes[record.code_digest] = record
+        return code
+
+    def code(self, code: str) -> CodeRecord | None:
+        record = self.codes.get(digest(code))
+        if record is None or record.expires < self.clock():
+            return None
+        return record
+
+    # -- grants -------------------------------------------------------------
+    def add_grant(self, client_id: str, scope: str, context: AuthContext) -> Grant:
+        grant = Grant(uuid.uuid4().hex, client_id, scope, context, self.clock())
+        with self.lock:
+            self.grants[grant.grant_id] = grant
+        return grant
+
+    def attach_access_token(self, grant: Grant, jti: str) -> None:
+        with self.lock:
+            grant.access_jtis.add(jti)
+            self.jti_index[jti] = grant.grant_id
+
+    def rotate_refresh_token(self, grant: Grant) -> str:
+        """A new refresh token for the grant; the previous one becomes a reuse tripwire."""
+        token = new_secret()
+        with self.lock:
+            if grant.refresh_digest:
+                grant.retired_refresh.add(grant.refresh_digest)
+            grant.refresh_digest = digest(token)
+            self.refresh_index[grant.refresh_digest] = grant.grant_id
+        return token
+
+    def grant_for_refresh(self, token: str) -> tuple[Grant | None, bool]:
+        """(grant, is_current): a retired token finds its grant with is_current False."""
+        token_digest = digest(token)
+        grant = self.grants.get(self.refresh_index.get(token_digest, ""))
+        if grant is None:
+            return None, False
+        return grant, grant.refresh_digest == token_digest
+
+    def grant_for_jti(self, jti: str) -> Grant | None:
+        return self.grants.get(self.jti_index.get(jti, ""))
+
+    def revoke_grant(self, grant: Grant) -> None:
+        with self.lock:
+            grant.revoked = True
+
+    def remember_assertion(self, jti: str, exp: float) -> bool:
+        """False if this client-assertion jti was seen before (a replay)."""
+        now = self.clock()
+        with self.lock:
+            for old, old_exp in list(self.assertion_jtis.items()):
+                if old_exp < now - 600:
+                    del self.assertion_jtis[old]
+            if jti in self.assertion_jtis:
+                return False
+            self.assertion_jtis[jti] = exp
+            return True

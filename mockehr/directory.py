@@ -1,0 +1,62 @@
+"""What the authorization server may look up in the FHIR data: people and
+encounters. Built on the store so that auth never imports fhir."""
+
+from __future__ import annotations
+
+from mockehr.auth.authorize import Directory
+from mockehr.store.store import Store
+
+
+def build_directory(store: Store) -> Directory:
+    def exists(rtype: str, rid: str) -> bool:
+        version = store.read(rtype, rid)
+        return version is not None and not version.deleted
+
+    def first_id(rtype: str) -> str | None:
+        ids = sorted(store.index(rtype).ids)
+        return ids[0] if ids else None
+
+    def latest_encounter(patient_id: str) -> str | None:
+        index = store.index("Encounter")
+        ids = index.lookup("patient", f"Patient/{patient_id}")
+        dated = [(max((lo for lo, _ in index.values(rid, "date")), default=float("-inf")), rid) for rid in ids]
+        return max(dated)[1] if dated else None
+
+    return Directory(exists=exists, first_patient=lambda: first_id("Patient"),
+                     default_practitioner=lambda: first_id("Practitioner"), latest_encounter=latest_encounter)
+
+
+def user_claims(store: Store, user: str) -> dict:
+    """OIDC profile claims of a Practitioner/Patient/RelatedPerson from its FHIR resource."""
+    rtype, _, rid = user.partition("/")
+    version = store.read(rtype, rid)
+    if version is None or version.deleted:
+        return {}
+    resource = version.resource
+    names = resource.get("name") or []
+    name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    given = " ".join(name.get("given", []))
+    family = name.get("family", "")
+    claims = {"name": name.get("text") or " ".join(p for p in (given, family) if p)}
+    if given:
+        claims["given_name"] = given
+    if family:
+        claims["family_name"] = family
+    email = next((t.get("value") for t in resource.get("telecom", []) if t.get("system") == "email"), None)
+    if email:
+        claims["email"] = email
+    return {k: v for k, v in claims.items() if v}
+
+
+def patient_of_user(store: Store, user: str) -> str | None:
+    """The patient a Patient or RelatedPerson user may see under user/ scopes."""
+    rtype, _, rid = user.partition("/")
+    if rtype == "Patient":
+        return rid
+    if rtype == "RelatedPerson":
+        version = store.read(rtype, rid)
+        if version is not None and not version.deleted:
+            ref = (version.resource.get("patient") or {}).get("reference", "")
+            if ref.startswith("Patient/"):
+                return ref.split("/", 1)[1]
+    return None
