@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -29,7 +30,16 @@ def main() -> None:
 @click.option("--public-url", help="The root URL as clients see it (behind a proxy or in a container).")
 @click.option("--time-shift/--no-time-shift", default=True, show_default=True,
               help="Move the dataset's dates so its fixed 'today' is this week (a newborn stays a newborn).")
-def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift) -> None:
+@click.option("--auto-approve", is_flag=True,
+              help="Skip login, pickers and consent: authorize redirects straight back with a code.")
+@click.option("--strict", is_flag=True,
+              help="Refuse unknown client_ids (no on-the-spot registration) and requests without PKCE.")
+@click.option("--access-token-lifetime", type=click.IntRange(1, 365 * 24 * 3600), default=3600,
+              show_default=True, help="Seconds an access token lives.")
+@click.option("--admin-token", help="Open the control API (/admin) to any caller with this bearer token "
+                                    "(default: loopback callers only).")
+def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift, auto_approve, strict,
+          access_token_lifetime, admin_token) -> None:
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
@@ -42,7 +52,8 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
         patients = DEFAULT_PATIENTS
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, dataset_dir=dataset_dir,
                                  patients=patients, seed=seed, public_url=public_url,
-                                 time_shift=time_shift)
+                                 time_shift=time_shift, auto_approve=auto_approve or None, strict=strict or None,
+                                 access_token_lifetime=access_token_lifetime, admin_token=admin_token)
     try:
         run_forever(settings, announce=lambda line: click.echo(line))
     except DatasetError as exc:
@@ -68,3 +79,77 @@ def seed(patients, seed, out_dir) -> None:
     written = synth.write_dataset(dataset, out_dir)
     total = sum(written.values())
     click.echo(f"Wrote {total} resources of {len(written)} types to {out_dir}")
+
+
+@main.group()
+def clients() -> None:
+    """Registered OAuth clients kept in a --data-dir (restart the server to see changes)."""
+
+
+_DATA_DIR = click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                         help="The directory `mockehr serve --data-dir` uses.")
+
+
+@clients.command("add")
+@_DATA_DIR
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for several.")
+@click.option("--auth", "method", default="none", show_default=True,
+              type=click.Choice(["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]))
+@click.option("--jwks", "jwks_file", type=click.File("rb"), help="Public JWKS file (private_key_jwt).")
+@click.option("--jwks-uri", help="JWKS URL (private_key_jwt).")
+@click.option("--grant", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+              help="Default: authorization_code and refresh_token, or client_credentials without redirect URIs.")
+@click.option("--scope", help="Scopes the client may ask for.")
+@click.option("--name", "client_name", help="Shown on the consent page.")
+@click.option("--require-pkce", is_flag=True)
+def clients_add(data_dir, redirect_uris, method, jwks_file, jwks_uri, grant_types, scope, client_name,
+                require_pkce) -> None:
+    """Register a client; prints its client_id (and secret, once)."""
+    import orjson
+
+    from mockehr.auth.registration import RegistrationError, validate_client_metadata
+    from mockehr.auth.state import ClientRegistry
+
+    if not grant_types:
+        grant_types = ("authorization_code", "refresh_token") if redirect_uris else ("client_credentials",)
+    body = {"redirect_uris": list(redirect_uris), "token_endpoint_auth_method": method,
+            "grant_types": list(grant_types), "require_pkce": require_pkce}
+    for name, value in (("scope", scope), ("client_name", client_name), ("jwks_uri", jwks_uri)):
+        if value:
+            body[name] = value
+    if jwks_file:
+        body["jwks"] = orjson.loads(jwks_file.read())
+    try:
+        metadata = validate_client_metadata(body)
+    except RegistrationError as exc:
+        raise click.ClickException(f"{exc.error}: {exc.description}") from None
+    client, secret = ClientRegistry(data_dir, time.time).register(metadata)
+    click.echo(f"client_id: {client.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}  (shown once; only its digest is kept)")
+
+
+@clients.command("list")
+@_DATA_DIR
+def clients_list(data_dir) -> None:
+    """List registered clients."""
+    from mockehr.auth.state import ClientRegistry
+
+    for client in ClientRegistry(data_dir, time.time).all():
+        meta = client.metadata
+        origin = "auto-registered" if client.auto_registered else "registered"
+        click.echo(f"{client.client_id}  {meta.token_endpoint_auth_method:20} {','.join(meta.grant_types):40} "
+                   f"{meta.client_name or ''}  ({origin}) {' '.join(meta.redirect_uris)}")
+
+
+@clients.command("remove")
+@_DATA_DIR
+@click.argument("client_id")
+def clients_remove(data_dir, client_id) -> None:
+    """Remove a client."""
+    from mockehr.auth.state import ClientRegistry
+
+    if not ClientRegistry(data_dir, time.time).remove(client_id):
+        raise click.ClickException(f"no client '{client_id}' in {data_dir}")
+    click.echo(f"removed {client_id}")

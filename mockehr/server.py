@@ -74,6 +74,16 @@ class ServerThread:
         return self._server.app
 
     @property
+    def port(self) -> int:
+        return self._server.server_port
+
+    @property
+    def local_url(self) -> str:
+        """http://127.0.0.1:PORT whatever --public-url says (for calls made on this machine)."""
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
     def url(self) -> str:
         return _root(self.settings, self._server.server_port)
 

@@ -9,7 +9,6 @@ Rotation makes a new pair; `keep_old` keeps the old public keys in the JWKS
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -18,6 +17,8 @@ import orjson
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from mockehr.store.overlay import atomic_write
 
 SIGNING_ALGS = ("RS256", "RS384", "ES384")
 
@@ -59,13 +60,7 @@ class KeyRing:
         body = {"current": [k.as_dict(private=True) for k in self._current],
                 "retired": [k.as_dict(private=True) for k in self._retired]}
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps(body))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self._path)
+        atomic_write(self._path, orjson.dumps(body), mode=0o600)  # private keys: owner only
 
     def _load(self) -> None:
         body = orjson.loads(self._path.read_bytes())

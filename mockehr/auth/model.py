@@ -110,6 +110,18 @@ class AuthContext:
 
 
 @dataclass
+class PendingAuthorization:
+    """A validated authorization request going through login, pickers and consent."""
+
+    request_id: str
+    request: object  # authorize.AuthorizeRequest
+    context: AuthContext  # filled in step by step: user, then patient, then encounter
+    csrf: str  # every form of this request carries it
+    created: float
+    expires: float
+
+
+@dataclass
 class CodeRecord:
     code_digest: str
     client_id: str

@@ -59,11 +59,7 @@ def build_blueprint() -> Blueprint:
         where = service.where()
 
         def back(**answer) -> Response:
-            answer = {k: v for k, v in answer.items() if v is not None}
-            if params.get("state") is not None:
-                answer["state"] = params["state"]
-            answer["iss"] = where.issuer  # RFC 9207
-            return redirect(add_params_to_uri(redirect_uri, list(answer.items())), 302)
+            return authorization_redirect(redirect_uri, params.get("state"), where.issuer, **answer)
 
         try:
             req = authorize.check_request(params, client, redirect_uri,
@@ -79,8 +75,9 @@ def build_blueprint() -> Blueprint:
         return back(code=service.issue_code(req, ctx, scope))
 
     def authorize_in_pages(req: authorize.AuthorizeRequest) -> Response:
-        raise authorize.RedirectError("temporarily_unavailable", "interactive login is not available yet: "
-                                      "start mockehr with --auto-approve")
+        """Park the validated request and send the browser to the login page."""
+        pending = _auth().state.add_pending(req)
+        return redirect(f"{_auth().root_url()}/auth/login?request={pending.request_id}", 302)
 
     @bp.post("/auth/token")
     def token():
@@ -172,6 +169,15 @@ SMART_STYLE = {
     "dim_border_radius": "8px", "dim_font_size": "16px", "dim_spacing_size": "16px",
     "font_family_body": "system-ui, sans-serif", "font_family_heading": "system-ui, sans-serif",
 }
+
+
+def authorization_redirect(redirect_uri: str, state: str | None, issuer: str, **answer) -> Response:
+    """The redirect that ends every authorization request: code or error, state echoed, iss (RFC 9207)."""
+    params = [(k, v) for k, v in answer.items() if v is not None]
+    if state is not None:
+        params.append(("state", state))
+    params.append(("iss", issuer))
+    return redirect(add_params_to_uri(redirect_uri, params), 302)
 
 
 def _basic_client_id() -> str | None:

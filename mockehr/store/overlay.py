@@ -21,18 +21,44 @@ class OverlayCorrupt(RuntimeError):
     pass
 
 
+TEMP_PREFIX, TEMP_SUFFIX = ".mockehr-", ".tmp"
+
+
+def atomic_write(path: Path, payload: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `payload` so that a kill at any moment leaves the old or the new file, whole."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def clear_stale_temp_files(directory: Path) -> None:
+    """A kill between writing a temp file and renaming it leaves it behind (never acknowledged, never needed)."""
+    for stale in directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
 class DurableJSONStorage(Storage):
     """A TinyDB storage that keeps the data in memory and replaces the file atomically."""
-
-    _TEMP_PREFIX, _TEMP_SUFFIX = ".overlay-", ".tmp"
 
     def __init__(self, path: str | os.PathLike):
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        # A kill between writing a temp file and renaming it leaves the temp file behind
-        # (never acknowledged, so never needed): clear those before they pile up.
-        for stale in self._path.parent.glob(f"{self._TEMP_PREFIX}*{self._TEMP_SUFFIX}"):
-            stale.unlink(missing_ok=True)
+        clear_stale_temp_files(self._path.parent)
         self._data = None
         if self._path.exists():
             raw = self._path.read_bytes()
@@ -49,23 +75,7 @@ class DurableJSONStorage(Storage):
         return dict(self._data) if isinstance(self._data, dict) else self._data
 
     def write(self, data) -> None:
-        payload = orjson.dumps(data)
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=self._TEMP_PREFIX, suffix=self._TEMP_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self._path, orjson.dumps(data))
         self._data = data
 
     def close(self) -> None:

@@ -219,7 +219,7 @@ def test_a_failed_write_is_not_applied_by_the_store(tmp_path, monkeypatch):
 
 def test_temp_files_left_by_a_kill_are_cleared_on_open(tmp_path):
     Overlay(tmp_path).append({"n": 1})
-    (tmp_path / ".overlay-abc123.tmp").write_bytes(b'{"versions": {"1": {"n": 1}, "2": {"n"')
+    (tmp_path / ".mockehr-abc123.tmp").write_bytes(b'{"versions": {"1": {"n": 1}, "2": {"n"')
     (tmp_path / "unrelated.tmp").write_bytes(b"keep me")
     assert [doc["n"] for doc in Overlay(tmp_path).documents()] == [1]
     assert sorted(os.listdir(tmp_path)) == [Overlay.FILE_NAME, "unrelated.tmp"]

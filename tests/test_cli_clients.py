@@ -1,0 +1,46 @@
+"""`mockehr clients add/list/remove` on a data dir, and a served client from it."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from click.testing import CliRunner
+
+from mockehr.cli import main
+from mockehr.config import Settings
+from mockehr.server import ServerThread
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_add_list_remove_and_use_a_client(tmp_path):
+    data = str(tmp_path)
+    added = _run("clients", "add", "--data-dir", data, "--auth", "client_secret_basic", "--name", "nightly job")
+    assert added.exit_code == 0, added.output
+    client_id = re.search(r"client_id: (\S+)", added.output).group(1)
+    secret = re.search(r"client_secret: (\S+)", added.output).group(1)
+
+    listed = _run("clients", "list", "--data-dir", data)
+    assert client_id in listed.output and "client_credentials" in listed.output and "nightly job" in listed.output
+
+    with ServerThread(Settings(port=0, data_dir=tmp_path)) as server:
+        answer = requests.post(f"{server.url}/auth/token", data={"grant_type": "client_credentials",
+                                                                "scope": "system/Patient.rs"},
+                               auth=(client_id, secret), timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["scope"] == "system/Patient.rs"
+
+    removed = _run("clients", "remove", "--data-dir", data, client_id)
+    assert removed.exit_code == 0 and f"removed {client_id}" in removed.output
+    assert client_id not in _run("clients", "list", "--data-dir", data).output
+    again = _run("clients", "remove", "--data-dir", data, client_id)
+    assert again.exit_code == 1 and "no client" in again.output
+
+
+def test_add_refuses_bad_metadata_with_the_reason(tmp_path):
+    result = _run("clients", "add", "--data-dir", str(tmp_path), "--redirect-uri", "http://x/#frag")
+    assert result.exit_code == 1
+    assert "invalid_redirect_uri" in result.output and "fragment" in result.output
