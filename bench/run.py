@@ -11,12 +11,16 @@ patients. Everything runs on 127.0.0.1 with one keep-alive client.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -56,8 +60,7 @@ def timed(session: requests.Session, method: str, url: str, n: int, **kw) -> tup
         times.append((time.perf_counter() - t) * 1000)
         if response.status_code >= 300:
             raise SystemExit(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+    return percentiles(times)
 
 
 def pick_targets(session: requests.Session, fhir: str) -> dict:
@@ -71,7 +74,7 @@ def pick_targets(session: requests.Session, fhir: str) -> dict:
 
 def measure_requests(root: str, n: int, with_write: bool) -> list[tuple[str, float, float]]:
     fhir = root + "/fhir"
-    session = requests.Session()
+    session = session_with_token(root)
     t = pick_targets(session, fhir)
     pid, code = t["patient"], t["code"]
     # Warm the lazily built indexes so we measure steady state.
@@ -89,6 +92,71 @@ def measure_requests(root: str, n: int, with_write: bool) -> list[tuple[str, flo
         rows.append(("POST Observation", *timed(session, "POST", f"{fhir}/Observation", n, json=body,
                                                 headers={"Content-Type": "application/fhir+json"})))
     return rows
+
+
+def pkce() -> tuple[str, str]:
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def measure_auth(root: str, n: int) -> list[tuple[str, float, float]]:
+    """Token endpoint, full EHR launch round trip and client_credentials, against --auto-approve."""
+    session = requests.Session()
+    fhir = root + "/fhir"
+    redirect_uri = "http://localhost:9/callback"
+    patient = pick_targets(session_with_token(root), fhir)["patient"]
+    launch = session.post(root + "/admin/launches", json={"patient": patient}).json()["launch"]
+    scope = "openid fhirUser offline_access launch patient/*.rs"
+    token_times, trip_times = [], []
+    for _ in range(n):
+        verifier, challenge = pkce()
+        began = time.perf_counter()
+        answer = session.get(root + "/auth/authorize", allow_redirects=False, params={
+            "response_type": "code", "client_id": "bench-app", "redirect_uri": redirect_uri, "scope": scope,
+            "state": "s", "aud": fhir, "launch": launch, "code_challenge": challenge,
+            "code_challenge_method": "S256"})
+        code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+        t = time.perf_counter()
+        token = session.post(root + "/auth/token", data={"grant_type": "authorization_code", "code": code,
+                                                         "redirect_uri": redirect_uri, "client_id": "bench-app",
+                                                         "code_verifier": verifier}).json()
+        token_times.append((time.perf_counter() - t) * 1000)
+        read = session.get(f"{fhir}/Patient/{token['patient']}",
+                           headers={"Authorization": f"Bearer {token['access_token']}"})
+        trip_times.append((time.perf_counter() - began) * 1000)
+        if read.status_code != 200:
+            raise SystemExit(f"Patient read after launch answered {read.status_code}: {read.text[:300]}")
+    client = session.post(root + "/auth/register", json={"grant_types": ["client_credentials"],
+                                                         "token_endpoint_auth_method": "client_secret_basic"}).json()
+    cc_times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        answer = session.post(root + "/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
+                              auth=(client["client_id"], client["client_secret"]))
+        cc_times.append((time.perf_counter() - t) * 1000)
+        if answer.status_code != 200:
+            raise SystemExit(f"client_credentials answered {answer.status_code}: {answer.text[:300]}")
+    print(f"  token endpoint (code exchange, id_token + refresh): {1000 * n / sum(token_times):.0f} requests/s "
+          "sequential, one client")
+    return [("POST /auth/token (authorization_code)", *percentiles(token_times)),
+            ("EHR launch: authorize -> token -> Patient read", *percentiles(trip_times)),
+            ("POST /auth/token (client_credentials, secret)", *percentiles(cc_times))]
+
+
+def session_with_token(root: str) -> requests.Session:
+    session = requests.Session()
+    client = session.post(root + "/auth/register", json={"grant_types": ["client_credentials"],
+                                                         "token_endpoint_auth_method": "client_secret_basic"}).json()
+    token = session.post(root + "/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.cruds"},
+                         auth=(client["client_id"], client["client_secret"])).json()["access_token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
 
 
 def report(title: str, rows: list[tuple[str, float, float]]) -> None:
@@ -116,9 +184,10 @@ def main() -> None:
           f"(min {min(starts):.3f}, max {max(starts):.3f}, {opts.starts} starts)")
     print(f"default dataset: RSS after start: {statistics.median(rss):.1f} MiB")
 
-    proc, root, _ = start([])
+    proc, root, _ = start(["--auto-approve"])
     try:
         report("default dataset", measure_requests(root, opts.requests, with_write=True))
+        report("authorization (default dataset, --auto-approve)", measure_auth(root, opts.requests))
         print(f"  RSS after the run: {rss_mib(proc.pid):.1f} MiB")
     finally:
         proc.terminate()

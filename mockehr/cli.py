@@ -153,3 +153,40 @@ def clients_remove(data_dir, client_id) -> None:
     if not ClientRegistry(data_dir, time.time).remove(client_id):
         raise click.ClickException(f"no client '{client_id}' in {data_dir}")
     click.echo(f"removed {client_id}")
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="Root URL of a running mockehr.")
+@click.option("--scope", default="system/*.rs", show_default=True, help="Scopes to ask for (system/ scopes).")
+def token(url, scope) -> None:
+    """Print an access token from a running server (registers a backend client, client_credentials).
+
+    For curl: TOKEN=$(mockehr token); curl -H "Authorization: Bearer $TOKEN" ...
+    """
+    import json
+    import urllib.error
+    import urllib.request
+    from base64 import b64encode
+    from urllib.parse import urlencode
+
+    root = url.rstrip("/")
+
+    def call(path: str, data: bytes, headers: dict) -> dict:
+        req = urllib.request.Request(root + path, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+            raise click.ClickException(f"{path} answered {exc.code}: {body}") from None
+        except urllib.error.URLError as exc:
+            raise click.ClickException(f"cannot reach {root}: {exc.reason}") from None
+
+    client = call("/auth/register", json.dumps({"client_name": "mockehr token (CLI)",
+                                                 "grant_types": ["client_credentials"],
+                                                 "token_endpoint_auth_method": "client_secret_basic"}).encode(),
+                  {"Content-Type": "application/json"})
+    basic = b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    answer = call("/auth/token", urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
+                  {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"})
+    click.echo(answer["access_token"])

@@ -44,3 +44,18 @@ def test_add_refuses_bad_metadata_with_the_reason(tmp_path):
     result = _run("clients", "add", "--data-dir", str(tmp_path), "--redirect-uri", "http://x/#frag")
     assert result.exit_code == 1
     assert "invalid_redirect_uri" in result.output and "fragment" in result.output
+
+
+def test_token_command_prints_a_working_token():
+    with ServerThread(Settings(port=0)) as server:
+        result = _run("token", "--url", server.url, "--scope", "system/Patient.rs")
+        assert result.exit_code == 0, result.output
+        token = result.output.strip()
+        read = requests.get(f"{server.fhir_base}/Patient?_count=1", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30)
+        assert read.status_code == 200
+        refused = requests.get(f"{server.fhir_base}/Observation?_count=1",
+                               headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert refused.status_code == 403
+        bad = _run("token", "--url", server.url, "--scope", "patient/*.rs")
+        assert bad.exit_code == 1 and "invalid_scope" in bad.output

@@ -112,7 +112,8 @@ def build_blueprint() -> Blueprint:
         req = result.request
         required = required_elements(rtype)
         shaped = [bundle.shape(r, req.summary, req.elements, required) for r in result.page]
-        links = _page_links(rtype, pairs, req.offset, req.count, result.total)
+        page_size = 0 if req.summary == "count" else req.count  # a count has no pages to walk
+        links = _page_links(rtype, pairs, req.offset, page_size, result.total)
         total = None if req.total == "none" else result.total
         return _answer(bundle.search_bundle(fhir_base(), shaped, result.included, total, links, req.ignored))
 
