@@ -134,4 +134,23 @@ def build_blueprint() -> Blueprint:
     def audit():
         return _answer(current_app.extensions["mockehr.audit"].events())
 
+    @bp.post("/reset")
+    def reset():
+        """Back to the seed: data, clients, launches, tokens and the audit trail."""
+        current_app.extensions["mockehr.store"].reset()
+        current_app.extensions["mockehr.auth"].reset()
+        current_app.extensions["mockehr.audit"].clear()
+        return _answer({"reset": True})
+
+    @bp.post("/keys/rotate")
+    def rotate_keys():
+        body = _json_object()
+        keep_old = body.get("keep_old", False)
+        if not isinstance(keep_old, bool):
+            raise AdminError(400, "keep_old must be true or false")
+        auth: AuthService = current_app.extensions["mockehr.auth"]
+        kid = auth.keys.rotate(keep_old=keep_old)
+        auth.audit.record("keys", kid=kid, keep_old=keep_old)
+        return _answer({"kid": kid})
+
     return bp

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from mockehr import admin, pages
 from mockehr.audit import AuditLog
-from mockehr.auth import routes as auth_routes
+from mockehr.auth import manage, pages as auth_pages, routes as auth_routes
 from mockehr.auth.service import AuthService
 from mockehr.config import Settings
 from mockehr.auth.discovery import capability_security
@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MOCKEHR_MAX_PAGE_SIZE"] = settings.max_page_size
     app.config["MOCKEHR_STARTED"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     app.register_blueprint(auth_routes.build_blueprint())
+    app.register_blueprint(manage.build_blueprint())
+    app.register_blueprint(auth_pages.build_blueprint())
     app.register_blueprint(build_blueprint())
     app.register_blueprint(admin.build_blueprint())
     app.register_blueprint(pages.build_blueprint())

@@ -172,11 +172,7 @@ def auto_context(req: AuthorizeRequest, directory: Directory, now: int) -> AuthC
         user = f"Practitioner/{default}" if default else None
     ctx = AuthContext(user=user, nonce=req.nonce, auth_time=now)
     if launch:
-        ctx.patient, ctx.encounter = launch.patient, launch.encounter
-        ctx.fhir_context, ctx.intent = list(launch.fhir_context), launch.intent
-        ctx.need_patient_banner = launch.need_patient_banner
-        ctx.smart_style_url = launch.smart_style_url
-        ctx.launch_id = launch.launch_id
+        apply_launch(ctx, launch)
     if ctx.patient is None and user and user.startswith("Patient/"):
         ctx.patient = user.split("/", 1)[1]
     if ctx.patient is None and req.scopes.launch_patient:
@@ -184,6 +180,15 @@ def auto_context(req: AuthorizeRequest, directory: Directory, now: int) -> AuthC
     if ctx.encounter is None and req.scopes.launch_encounter and ctx.patient:
         ctx.encounter = directory.latest_encounter(ctx.patient)
     return ctx
+
+
+def apply_launch(ctx: AuthContext, launch: Launch) -> None:
+    """Copy what an EHR launch fixes into the context (auto-approve and the login pages alike)."""
+    ctx.patient, ctx.encounter = launch.patient, launch.encounter
+    ctx.fhir_context, ctx.intent = list(launch.fhir_context), launch.intent
+    ctx.need_patient_banner = launch.need_patient_banner
+    ctx.smart_style_url = launch.smart_style_url
+    ctx.launch_id = launch.launch_id
 
 
 def _hinted_user(hint: str | None, directory: Directory) -> str | None:

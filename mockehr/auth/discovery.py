@@ -32,6 +32,7 @@ def endpoints(root: str) -> dict:
         "revocation_endpoint": f"{auth}/revoke",
         "userinfo_endpoint": f"{auth}/userinfo",
         "jwks_uri": f"{auth}/jwks",
+        "management_endpoint": f"{auth}/manage",
     }
 
 
@@ -51,6 +52,7 @@ def smart_configuration(root: str) -> dict:
         "introspection_endpoint": urls["introspection_endpoint"],
         "revocation_endpoint": urls["revocation_endpoint"],
         "userinfo_endpoint": urls["userinfo_endpoint"],
+        "management_endpoint": urls["management_endpoint"],
         "capabilities": SMART_CAPABILITIES,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
@@ -59,6 +61,7 @@ def smart_configuration(root: str) -> dict:
 
 def openid_configuration(root: str) -> dict:
     urls = endpoints(root)
+    urls.pop("management_endpoint")  # a SMART field, not an OpenID one
     return {
         "issuer": f"{root}/fhir",
         **urls,
@@ -88,7 +91,7 @@ def capability_security(root: str) -> dict:
     urls = endpoints(root)
     subs = [("authorize", urls["authorization_endpoint"]), ("token", urls["token_endpoint"]),
             ("register", urls["registration_endpoint"]), ("introspect", urls["introspection_endpoint"]),
-            ("revoke", urls["revocation_endpoint"])]
+            ("revoke", urls["revocation_endpoint"]), ("manage", urls["management_endpoint"])]
     return {
         "cors": True,
         "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",

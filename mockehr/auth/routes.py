@@ -67,11 +67,15 @@ def build_blueprint() -> Blueprint:
             if not service.auto_approve:
                 return authorize_in_pages(req)
             ctx = service.auto_context(req)
+            scope = authorize.granted_scope(req, ctx)
+            if not scope:  # a token with an empty scope grants nothing (and Inferno refuses it)
+                raise authorize.RedirectError("invalid_scope", f"none of the requested scopes "
+                                              f"({req.scopes.text()}) can be granted in this context; patient/ "
+                                              "scopes need a patient: ask for launch/patient too")
         except authorize.RedirectError as exc:
             service.audit.record("authorize", "failure", client=client.client_id, error=exc.error,
                                  reason=exc.description)
             return back(error=exc.error, error_description=exc.description)
-        scope = authorize.granted_scope(req, ctx)
         return back(code=service.issue_code(req, ctx, scope))
 
     def authorize_in_pages(req: authorize.AuthorizeRequest) -> Response:
@@ -135,7 +139,8 @@ def build_blueprint() -> Blueprint:
         except InvalidToken as exc:
             return _bearer_error(str(exc))
         except OAuth2Error as exc:
-            return oauth_error(exc.error, exc.get_error_description() or "client authentication failed", 401)
+            return _client_auth_error(exc, "introspect: send registered client credentials or Authorization: "
+                                      "Bearer <access token>")
         return json_answer(service.introspect(request.form.get("token", "")), headers=NO_STORE)
 
     @bp.post("/auth/revoke")
@@ -147,7 +152,7 @@ def build_blueprint() -> Blueprint:
                                                                         "client_secret_post", "private_key_jwt"],
                                                         "revocation")
         except InvalidClientError as exc:
-            return oauth_error("invalid_client", exc.get_error_description() or "client authentication failed", 401)
+            return _client_auth_error(exc, "client authentication failed")
         token_value = request.form.get("token")
         if not token_value:
             return oauth_error("invalid_request", "token is missing")
@@ -183,6 +188,14 @@ def authorization_redirect(redirect_uri: str, state: str | None, issuer: str, **
 def _basic_client_id() -> str | None:
     auth = request.authorization
     return auth.username if auth and auth.type == "basic" else None
+
+
+def _client_auth_error(exc: OAuth2Error, fallback: str) -> Response:
+    """401 for a caller that did not authenticate; a 401 must name how to (RFC 9110 15.5.2)."""
+    description = exc.get_error_description() or fallback
+    safe = description.replace('"', "'")
+    header = f'Basic realm="mockehr", error="invalid_client", error_description="{safe}"'
+    return oauth_error("invalid_client", description, 401, {"WWW-Authenticate": header})
 
 
 def _bearer_error(description: str, error: str = "invalid_token", status: int = 401) -> Response:

@@ -14,7 +14,7 @@ from mockehr.auth.model import AuthContext, Client, redact
 from mockehr.auth.registration import validate_client_metadata
 from mockehr.auth.server import ALL_AUTH_METHODS, SmartAuthorizationServer
 from mockehr.auth.state import AuthState
-from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService
+from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService, launch_context
 
 
 class AuthService:
@@ -91,11 +91,14 @@ class AuthService:
             if grant is None or not current or grant.revoked:
                 return inactive
             return {"active": True, "scope": grant.scope, "client_id": grant.client_id,
-                    "token_type": "refresh_token", "iat": int(grant.created), **self._subject(grant.context)}
+                    "token_type": "refresh_token", "iat": int(grant.created), **self._subject(grant.context),
+                    **launch_context(grant.context, self.where())}
         claims = access.claims
         answer = {"active": True, "scope": claims["scope"], "client_id": claims["client_id"],
                   "token_type": "Bearer", "exp": claims["exp"], "iat": claims["iat"], "iss": claims["iss"],
                   "aud": claims["aud"], "sub": claims["sub"]}
+        # SMART 2.2 token introspection: every launch context parameter of the token response SHALL be here
+        answer.update(launch_context(access.grant.context, self.where()))
         for name in ("patient", "encounter", "fhirUser"):
             if name in claims:
                 answer[name] = claims[name]

@@ -47,6 +47,8 @@ def _authenticate() -> None:
 
 
 def _audit(response: Response) -> Response:
+    if request.method == "OPTIONS":
+        return response  # CORS preflights are the browser's, not the app's
     token = g.get("mockehr_token")
     outcome = "success" if response.status_code < 400 else "failure"
     detail = None
