@@ -190,3 +190,37 @@ def token(url, scope) -> None:
     answer = call("/auth/token", urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
                   {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"})
     click.echo(answer["access_token"])
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="Root URL of a running mockehr.")
+@click.option("--patient", help="Patient id in context.")
+@click.option("--user", help="Practitioner/ID or Patient/ID who launches the app.")
+@click.option("--encounter", help="Encounter id in context.")
+@click.option("--app-url", help="The app's launch URL; the answer then includes launch_url to open.")
+@click.option("--intent", help="SMART intent, e.g. reconcile-medications.")
+@click.option("--no-banner", is_flag=True, help="need_patient_banner = false (the EHR shows its own banner).")
+@click.option("--admin-token", help="The server's --admin-token, when it has one.")
+def launch(url, patient, user, encounter, app_url, intent, no_banner, admin_token) -> None:
+    """Mint an EHR launch on a running server (POST /admin/launches); prints launch_url, or the launch id."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = {k: v for k, v in {"patient": patient, "user": user, "encounter": encounter, "app_url": app_url,
+                              "intent": intent}.items() if v}
+    if no_banner:
+        body["need_patient_banner"] = False
+    headers = {"Content-Type": "application/json"}
+    if admin_token:
+        headers["Authorization"] = f"Bearer {admin_token}"
+    req = urllib.request.Request(url.rstrip("/") + "/admin/launches", data=json.dumps(body).encode(),
+                                 headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            created = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"the server refused the launch ({exc.code}): {exc.read().decode(errors='replace')}") from None
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from None
+    click.echo(created.get("launch_url") or f"launch={created['launch']} iss={created['iss']}")

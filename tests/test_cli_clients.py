@@ -59,3 +59,16 @@ def test_token_command_prints_a_working_token():
         assert refused.status_code == 403
         bad = _run("token", "--url", server.url, "--scope", "patient/*.rs")
         assert bad.exit_code == 1 and "invalid_scope" in bad.output
+
+
+def test_launch_command_prints_the_launch_url():
+    with ServerThread(Settings(port=0)) as server:
+        result = _run("launch", "--url", server.url, "--patient", "p00001-diabetes-htn",
+                      "--user", "Practitioner/pr-okafor", "--app-url", "http://localhost:3000/launch")
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("http://localhost:3000/launch?launch=")
+        assert "iss=" in result.output
+        bare = _run("launch", "--url", server.url, "--patient", "p00002-newborn")
+        assert bare.exit_code == 0 and bare.output.startswith("launch=") and f"iss={server.fhir_base}" in bare.output
+        bad = _run("launch", "--url", server.url, "--patient", "nobody")
+        assert bad.exit_code == 1 and "nobody" in bad.output
