@@ -58,8 +58,33 @@ def _json_object() -> dict:
     return body
 
 
-def _launch_fields(body: dict, exists) -> dict:
-    """Validated context for a launch; AdminError names what is wrong."""
+def _absolute_url(name: str, value: str) -> None:
+    """Apps are sent to app_url and read smart_style_url: both must be absolute http(s) URLs."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise AdminError(400, f"{name} '{value}' must be an absolute http(s) URL")
+
+
+def _check_fhir_context(context: object) -> None:
+    shape = "fhirContext must be a list of objects like {\"reference\": \"Encounter/123\"}"
+    if not isinstance(context, list):
+        raise AdminError(400, shape)
+    for index, item in enumerate(context):
+        if not isinstance(item, dict) or not {"reference", "canonical", "identifier"} & set(item):
+            raise AdminError(400, f"{shape}; fhirContext[{index}] has no reference, canonical or identifier")
+        for name in ("reference", "canonical", "type", "role"):
+            if name in item and not isinstance(item[name], str):
+                raise AdminError(400, f"fhirContext[{index}].{name} must be a string")
+
+
+def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None) -> dict:
+    """Validated context for a launch; AdminError names what is wrong.
+
+    `encounter_patient(id)` answers the patient id an encounter belongs to (None if unknown)."""
     known = {"patient", "encounter", "user", "app_url", "need_patient_banner", "smart_style_url", "intent",
              "fhirContext"}
     unknown = sorted(set(body) - known)
@@ -74,6 +99,11 @@ def _launch_fields(body: dict, exists) -> dict:
     encounter = body.get("encounter")
     if encounter and not exists("Encounter", encounter.removeprefix("Encounter/")):
         raise AdminError(400, f"encounter '{encounter}' is not in the FHIR store")
+    if encounter and patient:
+        owner = encounter_patient(encounter.removeprefix("Encounter/"))
+        if owner and owner != patient.removeprefix("Patient/"):
+            raise AdminError(400, f"encounter '{encounter}' is an encounter of Patient/{owner}, not of the "
+                             f"launch's patient '{patient}'")
     user = body.get("user")
     if user:
         rtype, _, rid = user.partition("/")
@@ -86,13 +116,24 @@ def _launch_fields(body: dict, exists) -> dict:
     style = body.get("smart_style_url", True)
     if not isinstance(style, (bool, str)):
         raise AdminError(400, "smart_style_url must be a URL, or true/false for the server's own style")
+    if isinstance(style, str):
+        _absolute_url("smart_style_url", style)
+    if body.get("app_url") is not None:
+        _absolute_url("app_url", body["app_url"])
     context = body.get("fhirContext", [])
-    if not isinstance(context, list) or not all(isinstance(c, dict) and c for c in context):
-        raise AdminError(400, "fhirContext must be a list of objects like {\"reference\": \"Encounter/123\"}")
+    _check_fhir_context(context)
     return {"patient": patient.removeprefix("Patient/") if patient else None,
             "encounter": encounter.removeprefix("Encounter/") if encounter else None,
             "user": user, "app_url": body.get("app_url"), "need_patient_banner": banner,
             "smart_style_url": style, "intent": body.get("intent"), "fhir_context": context}
+
+
+def _encounter_patient(encounter_id: str) -> str | None:
+    version = current_app.extensions["mockehr.store"].read("Encounter", encounter_id)
+    if version is None or version.deleted:
+        return None
+    reference = (version.resource.get("subject") or {}).get("reference", "")
+    return reference.removeprefix("Patient/") if reference.startswith("Patient/") else None
 
 
 def with_query(url: str, params: dict) -> str:
@@ -115,7 +156,7 @@ def build_blueprint() -> Blueprint:
     @bp.post("/launches")
     def launches():
         auth: AuthService = current_app.extensions["mockehr.auth"]
-        fields = _launch_fields(_json_object(), auth.directory.exists)
+        fields = _launch_fields(_json_object(), auth.directory.exists, _encounter_patient)
         root = auth.root_url()
         if fields["smart_style_url"] is True:
             fields["smart_style_url"] = f"{root}/auth/smart-style.json"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from mockehr.auth.model import AuthContext, Client, Launch
 from mockehr.auth.scopes import ScopeError, ScopeSet, parse_scopes
 
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 class PageError(Exception):
@@ -85,7 +85,10 @@ def check_client(params: dict, client: Client | None, strict: bool) -> tuple[Cli
 
 
 def redirect_uri_problem(uri: str) -> str | None:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. "http://[::1/cb"
+        return "is not a valid URI"
     if not parts.scheme:
         return "is not an absolute URI"
     if parts.fragment:
@@ -147,7 +150,7 @@ def _check_pkce(params: dict, client: Client, strict: bool, flags: list[str]) ->
                             "code_challenge_method is missing (which means 'plain'); send S256")
     if method != "S256":
         raise RedirectError("invalid_request", f"code_challenge_method '{method}' is not supported; use S256")
-    if not _CHALLENGE.match(challenge):
+    if not _CHALLENGE.fullmatch(challenge):
         raise RedirectError("invalid_request", "code_challenge must be 43-128 characters of A-Z a-z 0-9 - . _ ~ "
                             "(the base64url SHA-256 of the verifier)")
     return challenge, method

@@ -133,6 +133,7 @@ class CodeRecord:
     expires: float
     used: bool = False
     grant_id: str | None = None  # set when exchanged, to revoke on replay
+    replayed: bool = False  # a second exchange was tried (maybe while the first was still running)
 
     # Authlib's AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:

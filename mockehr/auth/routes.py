@@ -51,11 +51,11 @@ def build_blueprint() -> Blueprint:
         try:
             client, redirect_uri = authorize.check_client(params, service.state.clients.get(params.get("client_id")),
                                                           service.strict)
+            if client is None:
+                client = service.auto_register(params["client_id"], redirect_uri)
         except authorize.PageError as exc:
             service.audit.record("authorize", "failure", client=params.get("client_id"), reason=str(exc))
             return render_template("auth_error.html", message=str(exc)), 400
-        if client is None:
-            client = service.auto_register(params["client_id"], redirect_uri)
         where = service.where()
 
         def back(**answer) -> Response:

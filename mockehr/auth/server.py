@@ -11,22 +11,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, OAuth2Error,
 )
 from flask import request as flask_request
 
 from mockehr.auth.assertion import authenticate_private_key_jwt
-from mockehr.auth.model import AuthContext, CodeRecord, Grant
+from mockehr.auth.model import AuthContext, CodeRecord, Grant, digest
 from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import Issuer, TokenService
 
 ALL_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 4.1
 
 
 def s256(verifier: str) -> str:
@@ -45,14 +48,20 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):
         if record is None or record.client_id != client.client_id:
             return None
         if record.used:
-            # RFC 6749 4.1.2: a replayed code is refused and what it issued is revoked.
-            grant = self.auth.state.grants.get(record.grant_id or "")
-            if grant:
-                self.auth.state.revoke_grant(grant)
-            self.auth.events.append(("code-replay", client.client_id))
-            raise InvalidGrantError("this authorization code was already used; the tokens issued from it "
-                                    "are now revoked")
+            self._replay(record, client)
         return record
+
+    def _replay(self, record: CodeRecord, client):
+        """RFC 6749 4.1.2: a replayed code is refused and what it issued is revoked (or will be, if the first
+        exchange is still running: authenticate_user looks at `replayed`)."""
+        with self.auth.state.lock:
+            record.replayed = True
+            grant = self.auth.state.grants.get(record.grant_id or "")
+        if grant:
+            self.auth.state.revoke_grant(grant)
+        self.auth.events.append(("code-replay", client.client_id))
+        raise InvalidGrantError("this authorization code was already used; the tokens issued from it "
+                                "are now revoked")
 
     def validate_token_request(self):
         super().validate_token_request()
@@ -64,18 +73,34 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):
             return
         if not verifier:
             raise InvalidGrantError("code_verifier is missing; the authorization request used PKCE")
+        if not _VERIFIER.fullmatch(verifier):
+            raise InvalidGrantError("code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)")
         if verifier == record.challenge:
             raise InvalidGrantError("code_verifier equals the code_challenge; send the verifier itself, "
                                     "not its hash")
         if not hmac.compare_digest(s256(verifier), record.challenge):
             raise InvalidGrantError("code_verifier does not match the code_challenge (S256)")
 
+    def create_token_response(self):
+        # Claim the code atomically: two exchanges racing past query_authorization_code must not both win.
+        record: CodeRecord = self.request.authorization_code
+        with self.auth.state.lock:
+            claimed = not record.used
+            record.used = True
+        if not claimed:
+            self._replay(record, self.request.client)
+        return super().create_token_response()
+
     def delete_authorization_code(self, record: CodeRecord) -> None:
         record.used = True  # kept, so that a replay can be recognised and punished
 
     def authenticate_user(self, record: CodeRecord) -> Grant:
         grant = self.auth.state.add_grant(record.client_id, record.scope, record.context)
-        record.grant_id = grant.grant_id
+        with self.auth.state.lock:
+            record.grant_id = grant.grant_id
+            replayed = record.replayed
+        if replayed:  # replayed while this exchange ran: what it issues is dead on arrival
+            self.auth.state.revoke_grant(grant)
         return grant
 
     def save_authorization_code(self, code, request):  # codes are minted by authorize.py
@@ -123,8 +148,24 @@ class SmartRefreshGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, grant: Grant) -> Grant:
         return grant
 
+    def create_token_response(self):
+        # Retire the presented refresh token atomically before minting its successor: refreshes racing with
+        # one token must not all win. A loser finds it retired, which is reuse: the grant is revoked.
+        grant: Grant = self.request.refresh_token
+        presented = digest(self.request.form.get("refresh_token", ""))
+        with self.auth.state.lock:
+            claimed = grant.refresh_digest == presented and not grant.revoked
+            if claimed:
+                grant.retired_refresh.add(presented)
+                grant.refresh_digest = None  # rotate_refresh_token sets the new one
+        if not claimed:
+            self.auth.state.revoke_grant(grant)
+            raise InvalidGrantError("refresh_token was already used and rotated; the whole grant is now revoked "
+                                    "(refresh token reuse)")
+        return super().create_token_response()
+
     def revoke_old_credential(self, grant: Grant) -> None:
-        pass  # rotation happens when the new refresh token is minted
+        pass  # the presented token was retired in create_token_response
 
 
 class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -154,6 +195,14 @@ class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def _client_secret_basic(query_client, request):
+    """Authlib's client_secret_basic, minus its 500 on Basic credentials that are not UTF-8."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        return None  # not credentials of any client here: authentication fails as usual
+
+
 class SmartAuthorizationServer(AuthorizationServer):
     def __init__(self, state: AuthState, tokens: TokenService, where, refresh_disabled=lambda: False):
         super().__init__()
@@ -166,6 +215,7 @@ class SmartAuthorizationServer(AuthorizationServer):
         self._save_token = lambda token, request: None
         self.register_token_generator("default", self._generate)
         self.register_client_auth_method("private_key_jwt", self._private_key_jwt)
+        self.register_client_auth_method("client_secret_basic", _client_secret_basic)
         self.register_grant(SmartCodeGrant)
         self.register_grant(SmartRefreshGrant)
         self.register_grant(SmartClientCredentialsGrant)

@@ -11,7 +11,7 @@ from mockehr.audit import AuditLog
 from mockehr.auth import authorize
 from mockehr.auth.keys import KeyRing
 from mockehr.auth.model import AuthContext, Client, redact
-from mockehr.auth.registration import validate_client_metadata
+from mockehr.auth.registration import RegistrationError, validate_client_metadata
 from mockehr.auth.server import ALL_AUTH_METHODS, SmartAuthorizationServer
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService, launch_context
@@ -42,9 +42,13 @@ class AuthService:
 
     # -- clients --------------------------------------------------------------
     def auto_register(self, client_id: str, redirect_uri: str) -> Client:
-        metadata = validate_client_metadata({"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none",
-                                             "grant_types": ["authorization_code", "refresh_token"],
-                                             "client_name": client_id})
+        try:
+            metadata = validate_client_metadata({"redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none",
+                                                 "grant_types": ["authorization_code", "refresh_token"],
+                                                 "client_name": client_id})
+        except RegistrationError as exc:  # a redirect_uri we would refuse at the registration endpoint too
+            raise authorize.PageError(f"Unknown client_id '{client_id}' cannot be registered on the spot: "
+                                      f"{exc.description}.") from None
         client, _ = self.state.clients.register(metadata, client_id=client_id, auto=True)
         self.audit.record("registration", client=client_id, redirect_uri=redirect_uri,
                           reason="unknown client_id registered on the spot as a public client (permissive mode)")

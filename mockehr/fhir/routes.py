@@ -52,7 +52,7 @@ def _audit(response: Response) -> Response:
     token = g.get("mockehr_token")
     outcome = "success" if response.status_code < 400 else "failure"
     detail = None
-    if outcome == "failure" and response.is_json is False and response.content_type.startswith("application/fhir"):
+    if outcome == "failure" and response.mimetype in ("application/fhir+json", "application/json"):
         detail = (response.get_json(silent=True) or {}).get("issue", [{}])[0].get("diagnostics")
     current_app.extensions["mockehr.audit"].record(
         "fhir", outcome, method=request.method, path=request.full_path.rstrip("?"), status=response.status_code,

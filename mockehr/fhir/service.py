@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from mockehr.fhir import search
-from mockehr.fhir.access import RequestAccess
+from mockehr.fhir.access import RequestAccess, forbidden
 from mockehr.fhir.extract import reference_target
 from mockehr.fhir.outcome import FHIRError, Problem
 from mockehr.fhir.searchparams import PATIENT_COMPARTMENT, RESOURCE_TYPES, reference_params
@@ -229,6 +229,9 @@ class FHIRService:
             versions = self.store.history(rtype, rid)
             if not versions:
                 raise FHIRError(404, "not-found", f"{rtype}/{rid} is not known to this server")
+            if access and not access.may_see_id(rtype, rid):
+                # as a read would: another patient's resource is refused, not shown as empty history
+                raise forbidden(f"history of {rtype}/{rid} is not allowed: it is outside what this token may see")
         else:
             versions = self.store.all_history(rtype)
         if since:

@@ -55,6 +55,14 @@ def test_missing_client_id_and_bad_redirect_uri_are_pages(ehr):
         _page_error(ehr.authorize_raw(_params(ehr, "auto-" + secrets.token_hex(4), redirect_uri=uri)), uri)
 
 
+@pytest.mark.parametrize("uri", ["javascript:alert(1)", "data:text/html,hi", "file:///etc/passwd",
+                                 "http://app.example/c b", "http://app.example:99999/cb", "http://[::1/cb"])
+def test_redirect_uri_that_registration_would_refuse_is_a_page_not_a_500(ehr, uri):
+    client_id = "auto-" + secrets.token_hex(6)
+    _page_error(ehr.authorize_raw(_params(ehr, client_id, redirect_uri=uri)), "redirect_uri")
+    assert ehr.state.clients.get(client_id) is None  # and nothing was registered
+
+
 def test_auto_registered_client_is_pinned_to_its_first_redirect_uri(ehr):
     client_id = "auto-" + secrets.token_hex(6)
     ehr.code_flow(client_id, SCOPE)  # registered on the spot as a public client
@@ -119,9 +127,10 @@ def test_plain_pkce_is_refused(ehr):
         params = ehr.authorize_error(client["client_id"], SCOPE, verifier=None, code_challenge=verifier,
                                      code_challenge_method=method)
         assert params["error"] == "invalid_request", method
-    params = ehr.authorize_error(client["client_id"], SCOPE, verifier=None, code_challenge="short",
-                                 code_challenge_method="S256")
-    assert params["error"] == "invalid_request"
+    for challenge in ("short", "a" * 43 + "\n", "é" * 43, "a" * 129):
+        params = ehr.authorize_error(client["client_id"], SCOPE, verifier=None, code_challenge=challenge,
+                                     code_challenge_method="S256")
+        assert params["error"] == "invalid_request", challenge
     params = ehr.authorize_error(client["client_id"], SCOPE, verifier=None, code_challenge_method="S256")
     assert params["error"] == "invalid_request"
 

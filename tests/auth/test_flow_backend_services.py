@@ -68,12 +68,17 @@ def test_v1_and_v2_system_scopes(ehr, rs384, rs_client, scope):
 
 
 def test_read_scope_cannot_write(ehr, rs384, rs_client, writes):
-    body = ehr.client_credentials(rs_client["client_id"], rs384, "system/*.read").json()
+    body, _, _ = ehr.check_token_response(ehr.client_credentials(rs_client["client_id"], rs384, "system/*.read"),
+                                          rs_client["client_id"])
     patient = {"resourceType": "Patient", "name": [{"family": "New"}]}
     answer = ehr.fhir("POST", "Patient", body["access_token"], json=patient)
     assert answer.status_code == 403
-    write = ehr.client_credentials(rs_client["client_id"], rs384, "system/Patient.c").json()
+    assert "system/Patient.c" in answer.json()["issue"][0]["diagnostics"]  # names the missing scope
+    write, _, _ = ehr.check_token_response(ehr.client_credentials(rs_client["client_id"], rs384,
+                                                                  "system/Patient.c"), rs_client["client_id"])
     assert ehr.fhir("POST", "Patient", write["access_token"], json=patient).status_code == 201
+    answer = ehr.fhir("GET", "Observation/obs-a-lab", write["access_token"])
+    assert answer.status_code == 403 and "system/Observation.rs" in answer.json()["issue"][0]["diagnostics"]
 
 
 @pytest.mark.parametrize("scope", ["patient/*.rs", "user/*.rs", "system/*.rs launch", "system/*.rs openid",
@@ -91,7 +96,7 @@ def test_replayed_jti_is_refused(ehr, rs384, rs_client):
     assertion = client_assertion(rs_client["client_id"], rs384, ehr.token_endpoint)
     form = {"grant_type": "client_credentials", "scope": "system/*.rs", "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion}
-    assert ehr.token(form).status_code == 200
+    ehr.check_token_response(ehr.token(form), rs_client["client_id"])
     _refused(ehr.token(form))
 
 

@@ -106,7 +106,13 @@ def test_admin_launch_refuses_bad_context(ehr):
                          ({"patient": "pat-a", "user": "Practitioner/nobody"}, "user"),
                          ({"patient": "pat-a", "need_patient_banner": "yes"}, "need_patient_banner"),
                          ({"patient": "pat-a", "fhirContext": "Encounter/enc-a1"}, "fhirContext"),
-                         ({"patient": "pat-a", "colour": "blue"}, "colour")]:
+                         ({"patient": "pat-a", "colour": "blue"}, "colour"),
+                         ({"patient": "pat-a", "encounter": "enc-b1"}, "enc-b1"),  # pat-b's encounter
+                         ({"patient": "pat-a", "app_url": "not a url"}, "app_url"),
+                         ({"patient": "pat-a", "app_url": "http://[::1/launch"}, "app_url"),
+                         ({"patient": "pat-a", "smart_style_url": "style.json"}, "smart_style_url"),
+                         ({"patient": "pat-a", "fhirContext": [{"reference": 5}]}, "fhirContext"),
+                         ({"patient": "pat-a", "fhirContext": [{"role": "focus"}]}, "fhirContext")]:
         answer = requests.post(url, json=body, timeout=30)
         assert answer.status_code == 400, (body, answer.text)
         assert needle in answer.json()["error"]

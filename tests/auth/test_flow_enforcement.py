@@ -127,6 +127,25 @@ def test_patient_token_searches_only_its_compartment(ehr, patient_token):
     assert everything.status_code == 403
 
 
+def test_includes_and_history_stay_in_the_compartment(ehr, patient_token):
+    def entries(path: str, token: str, **params) -> list[str]:
+        answer = ehr.fhir("GET", path, token, params=params or None)
+        assert answer.status_code == 200, answer.text
+        return sorted(f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in answer.json().get("entry", [])
+                      if e["resource"]["resourceType"] != "OperationOutcome")
+
+    assert entries("Patient", patient_token, _revinclude="Observation:subject") == [
+        "Observation/obs-a-lab", "Observation/obs-a-vital", "Patient/pat-a"]
+    assert entries("Encounter", patient_token, _include="Encounter:patient") == [
+        "Encounter/enc-a1", "Encounter/enc-a2", "Patient/pat-a"]
+    assert not [e for e in entries("_history", patient_token) if e.startswith("Patient/") and e != "Patient/pat-a"]
+    assert entries("Observation/_history", patient_token) == ["Observation/obs-a-lab", "Observation/obs-a-vital"]
+    assert "Observation/obs-b-lab" not in entries("Patient/pat-a/$everything", patient_token)
+    observations_only = _token(ehr, "launch/patient patient/Observation.rs")
+    assert entries("Observation", observations_only, _include="Observation:subject") == [
+        "Observation/obs-a-lab", "Observation/obs-a-vital"]  # no Patient scope, no included Patient
+
+
 def test_patient_token_writes_only_inside_its_compartment(ehr, writes):
     token = _token(ehr, "launch/patient patient/Observation.cruds patient/Patient.rs")
     created = ehr.fhir("POST", "Observation", token, json=new_observation("pat-a"))
@@ -178,20 +197,32 @@ def test_user_token_of_a_patient_is_held_to_that_patient(ehr):
     assert ehr.search_ids("Observation", token) == ["obs-b-lab", "obs-b-vital"]
 
 
-def test_granular_category_scope_only_returns_that_category(ehr):
+def test_granular_category_scope_only_returns_that_category(ehr, writes):
     token = _token(ehr, f"launch/patient patient/Observation.rs?category={VITALS}")
     assert ehr.search_ids("Observation", token) == ["obs-a-vital"]
     assert ehr.search_ids("Observation", token, category="laboratory") == []
     assert ehr.fhir("GET", "Observation/obs-a-vital", token).status_code == 200
     _outcome(ehr.fhir("GET", "Observation/obs-a-lab", token), 403)
     _outcome(ehr.fhir("GET", "Observation/obs-b-vital", token), 403)  # still only the patient's
+    # writes are held to the category too
+    writer = _token(ehr, f"launch/patient patient/Observation.cruds?category={VITALS}")
+    _outcome(ehr.fhir("POST", "Observation", writer, json=new_observation("pat-a", "laboratory")), 403)
+    created = ehr.fhir("POST", "Observation", writer, json=new_observation("pat-a", "vital-signs"))
+    assert created.status_code == 201, created.text
     both = _token(ehr, f"launch/patient patient/Observation.rs?category={VITALS} "
                        "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/"
                        "observation-category|laboratory")
-    assert ehr.search_ids("Observation", both) == ["obs-a-lab", "obs-a-vital"]
+    assert ehr.search_ids("Observation", both) == sorted(["obs-a-lab", "obs-a-vital", created.json()["id"]])
 
 
 def test_system_token_is_not_limited(ehr, rs384, writes):
     token = ehr.system_token(rs384)
     assert ehr.search_ids("Observation", token) == ["obs-a-lab", "obs-a-vital", "obs-b-lab", "obs-b-vital"]
     _outcome(ehr.fhir("POST", "Observation", token, json=new_observation("pat-c")), 403)  # .rs has no c
+
+
+def test_history_of_another_patients_resource_is_refused_like_a_read(ehr):
+    client = ehr.public_client()
+    flow = ehr.code_flow(client["client_id"], "launch/patient patient/*.rs")
+    assert ehr.fhir("GET", "Patient/pat-b", flow.access_token).status_code == 403
+    assert ehr.fhir("GET", "Patient/pat-b/_history", flow.access_token).status_code == 403

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import jwt
 import pytest
 import requests
 
@@ -82,8 +83,6 @@ def test_bad_metadata_is_400_with_the_rfc_7591_error(ehr, body, error):
 
 def test_private_keys_are_refused(ehr):
     key = rsa_key()
-    import jwt
-
     private = jwt.algorithms.RSAAlgorithm.to_jwk(key.private, as_dict=True)
     answer = _post(ehr, {"grant_types": ["client_credentials"], "jwks": {"keys": [{**private, "kid": "k"}]}})
     assert answer.status_code == 400 and "private" in answer.json()["error_description"]

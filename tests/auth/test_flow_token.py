@@ -3,6 +3,9 @@ redirect_uri binding, error codes and statuses, and the headers of every answer.
 
 from __future__ import annotations
 
+import base64
+import threading
+
 import requests
 
 from tests.auth.conftest import REDIRECT, introspection, new_verifier, s256
@@ -26,6 +29,17 @@ def test_wrong_missing_blank_or_hashed_verifier_is_invalid_grant(ehr):
             data["code_verifier"] = sent
         body = ehr.token_error(data, "invalid_grant")
         assert "verifier" in body["error_description"], bad
+
+
+def test_malformed_verifier_is_invalid_grant_not_a_500(ehr):
+    client = ehr.public_client()
+    for bad in ("é" * 50, "a" * 42, "a" * 129, "a" * 43 + "\n", "a" * 42 + " ", "\x00" * 50):
+        verifier = new_verifier()
+        code = _code(ehr, client["client_id"], verifier)
+        ehr.token_error({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                         "client_id": client["client_id"], "code_verifier": bad}, "invalid_grant")
+        # the code is still good for its own verifier
+        ehr.check_token_response(ehr.exchange(client["client_id"], code, verifier), client["client_id"])
 
 
 def test_verifier_without_a_challenge_is_invalid_grant(ehr):
@@ -144,5 +158,45 @@ def test_token_endpoint_answers_cors_for_browser_apps(ehr):
     answer = ehr.http.post(ehr.token_endpoint, headers={"Origin": "https://app.example"}, timeout=30, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
         "client_id": client["client_id"], "code_verifier": verifier})
-    assert answer.status_code == 200
+    ehr.check_token_response(answer, client["client_id"])
     assert answer.headers["Access-Control-Allow-Origin"] in ("https://app.example", "*")
+
+
+def test_malformed_basic_credentials_are_401_not_500(ehr):
+    endpoints = [ehr.token_endpoint, ehr.smart["introspection_endpoint"], ehr.smart["revocation_endpoint"]]
+    for raw in (b"\xff\xfe:secret", b"no-colon", b":", b"\x00:\x00"):
+        header = "Basic " + base64.b64encode(raw).decode()
+        for url in endpoints:
+            answer = requests.post(url, data={"grant_type": "client_credentials", "scope": "system/*.rs", "token": "t"},
+                                   headers={"Authorization": header}, timeout=30)
+            assert answer.status_code == 401, (raw, url, answer.text)
+            assert answer.json()["error"] == "invalid_client"
+            assert answer.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_a_code_raced_by_parallel_exchanges_is_issued_at_most_once(ehr):
+    for _ in range(3):
+        client = ehr.public_client()
+        verifier = new_verifier()
+        code = _code(ehr, client["client_id"], verifier)
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                "client_id": client["client_id"], "code_verifier": verifier}
+        barrier = threading.Barrier(6)
+        answers: list[requests.Response] = []
+
+        def exchange():
+            with requests.Session() as session:
+                barrier.wait()
+                answers.append(session.post(ehr.token_endpoint, data=data, timeout=30))
+
+        threads = [threading.Thread(target=exchange) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        won = [a for a in answers if a.status_code == 200]
+        assert len(won) == 1, [a.status_code for a in answers]
+        assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code != 200)
+        ehr.verify_access_token(won[0].json()["access_token"])
+        # the other exchanges were replays: what the one that won got is revoked
+        assert ehr.fhir("GET", "Patient/pat-a", won[0].json()["access_token"]).status_code == 401

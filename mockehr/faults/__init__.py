@@ -1,0 +1,47 @@
+"""Fault injection: parse fault specs, match them to requests and decisions, fire them.
+
+Pure logic (no Flask, no I/O); the app wires it into a request hook, the
+/admin/faults API, the authorization server and the CLI.
+
+Spec grammar: `KIND[:key=value[,key=value...]]` (see DESIGN.md, "Fault specs").
+
+| kind | own keys (default) | selectors | how it acts |
+|---|---|---|---|
+| throttle | retry_after=1 (0..86400 s) | path method every rate count | request: 429 + Retry-After |
+| error | status=500 (400..599) | path method every rate count | request: that status |
+| latency | ms (required, 0..3600000) | path method every rate count | request: wait, then answer |
+| drop | - | path method every rate count | request: close the connection, no answer |
+| slow-body | bytes_per_second=1024 (>= 1) | path method every rate count | request: drip the answer body |
+| jwks-down | - | path (default /auth/jwks) method every rate count | request: 503 |
+| deny | - | every rate count | event at authorize: error=access_denied |
+| expire-refresh | - | every rate count | event at the refresh grant: invalid_grant |
+| rotate-keys | keep_old=false | - | one-shot: rotate the signing keys |
+| revoke-all | - | - | one-shot: revoke every token issued so far |
+| token-lifetime | seconds (required, 1..31536000) | - | lasting: access token lifetime |
+| clock | offset (required, seconds, may be negative) | - | lasting: server clock runs ahead/behind |
+| bad-signature | - | - | lasting: new tokens signed with a key not in the JWKS |
+
+Selectors: `path` is an fnmatch glob over the URL path, without the query
+(default /fhir/*; a glob ending in /* also matches its bare prefix, so /fhir/*
+matches /fhir); `method` is compared upper-case; `every=N` fires on the Nth,
+2Nth, ... request the fault selects; `rate=P` then fires with probability P
+(seeded, see board.py); `count=N` fires at most N times, after which the fault
+is spent (listed, never fires again). A key a kind does not take is an error
+naming the kind.
+
+Using the board:
+- request hook: `board.on_request(method, path)` -> firings (see its docstring);
+- authorize / refresh grant: `board.on_event("deny")`, `board.on_event("expire-refresh")`;
+- token issuance and clock: `board.active("token-lifetime" | "clock" | "bad-signature")`;
+- after `add` and at serve start: `board.take_one_shots()` for rotate-keys and revoke-all.
+"""
+
+from .board import FaultBoard, Firing
+from .spec import (ANSWER_KINDS, DEFAULT_PATH, EVENT_KINDS, JWKS_PATH, KINDS, LASTING_KINDS,
+                   ONE_SHOT_KINDS, REQUEST_KINDS, STATE_KINDS, FaultSpec, FaultSpecError, parse_fault)
+
+__all__ = [
+    "ANSWER_KINDS", "DEFAULT_PATH", "EVENT_KINDS", "JWKS_PATH", "KINDS", "LASTING_KINDS",
+    "ONE_SHOT_KINDS", "REQUEST_KINDS", "STATE_KINDS",
+    "FaultBoard", "FaultSpec", "FaultSpecError", "Firing", "parse_fault",
+]
