@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from mockehr.auth.authorize import AuthorizeRequest, apply_launch, granted_scope
 from mockehr.auth.model import AuthContext
-from mockehr.auth.scopes import (
-    GRANULAR_CATEGORIES, ResourceScope, ScopeSet, describe, describe_other, granular_options,
-)
+from mockehr.auth.scope_words import describe, describe_other
+from mockehr.auth.scopes import GRANULAR_CATEGORIES, ResourceScope, ScopeSet, granular_options
 
 LOGIN, PATIENT, ENCOUNTER, CONSENT = "login", "patient", "encounter", "consent"
 STEPS = (LOGIN, PATIENT, ENCOUNTER, CONSENT)

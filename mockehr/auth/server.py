@@ -37,6 +37,8 @@ def s256(verifier: str) -> str:
 
 
 class SmartCodeGrant(grants.AuthorizationCodeGrant):
+    """The token half of the code flow; codes are minted by authorize.py, never by Authlib."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
 
     @property
@@ -102,9 +104,6 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):
         if replayed:  # replayed while this exchange ran: what it issues is dead on arrival
             self.auth.state.revoke_grant(grant)
         return grant
-
-    def save_authorization_code(self, code, request):  # codes are minted by authorize.py
-        raise NotImplementedError
 
 
 class SmartRefreshGrant(grants.RefreshTokenGrant):

@@ -95,7 +95,7 @@ class AuthService:
             if grant is None or not current or grant.revoked:
                 return inactive
             return {"active": True, "scope": grant.scope, "client_id": grant.client_id,
-                    "token_type": "refresh_token", "iat": int(grant.created), **self._subject(grant.context),
+                    "token_type": "refresh_token", "iat": int(grant.created), **({"sub": grant.context.user} if grant.context.user else {}),
                     **launch_context(grant.context, self.where())}
         claims = access.claims
         answer = {"active": True, "scope": claims["scope"], "client_id": claims["client_id"],
@@ -107,16 +107,6 @@ class AuthService:
             if name in claims:
                 answer[name] = claims[name]
         return answer
-
-    def _subject(self, ctx: AuthContext) -> dict:
-        out = {}
-        if ctx.user:
-            out["sub"] = ctx.user
-        if ctx.patient:
-            out["patient"] = ctx.patient
-        if ctx.encounter:
-            out["encounter"] = ctx.encounter
-        return out
 
     def revoke(self, token: str, client_id: str) -> bool:
         """RFC 7009: revoke the grant behind an access or refresh token of this client."""

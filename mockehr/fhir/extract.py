@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from functools import lru_cache
 from typing import Any, Iterator
 
 from mockehr.fhir import values as v

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -310,6 +311,23 @@ class Ehr:
         assert "no-cache" in answer.headers.get("Pragma", ""), answer.headers
         assert answer.headers["Content-Type"].startswith("application/json")
         return answer
+
+    def race_token_requests(self, data: dict, racers: int = 6) -> list[requests.Response]:
+        """The same token request sent by several threads at once (one session each)."""
+        barrier = threading.Barrier(racers)
+        answers: list[requests.Response] = []
+
+        def send():
+            with requests.Session() as session:
+                barrier.wait()
+                answers.append(session.post(self.token_endpoint, data=data, timeout=30))
+
+        threads = [threading.Thread(target=send) for _ in range(racers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
 
     def token_error(self, data: dict, error: str, status: int = 400, auth=None) -> dict:
         answer = self.token(data, auth=auth)

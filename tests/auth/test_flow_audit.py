@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 import requests
 
 from tests.auth.conftest import ASSERTION_TYPE, basic, client_assertion, new_observation, new_verifier

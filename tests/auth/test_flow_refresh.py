@@ -3,9 +3,7 @@ scope narrowing, client binding, and the launch context that travels with the gr
 
 from __future__ import annotations
 
-import threading
 
-import requests
 
 from tests.auth.conftest import basic, introspection
 
@@ -124,19 +122,7 @@ def test_parallel_refreshes_with_one_token_are_reuse(ehr):
     client = ehr.public_client()
     flow = ehr.code_flow(client["client_id"], "launch/patient patient/*.rs offline_access")
     data = {"grant_type": "refresh_token", "refresh_token": flow.refresh_token, "client_id": client["client_id"]}
-    barrier = threading.Barrier(6)
-    answers: list[requests.Response] = []
-
-    def refresh():
-        with requests.Session() as session:
-            barrier.wait()
-            answers.append(session.post(ehr.token_endpoint, data=data, timeout=30))
-
-    threads = [threading.Thread(target=refresh) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = ehr.race_token_requests(data)
     won = [a for a in answers if a.status_code == 200]
     assert len(won) == 1, [a.status_code for a in answers]
     assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code != 200)

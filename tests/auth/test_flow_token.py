@@ -4,7 +4,6 @@ redirect_uri binding, error codes and statuses, and the headers of every answer.
 from __future__ import annotations
 
 import base64
-import threading
 
 import requests
 
@@ -181,19 +180,7 @@ def test_a_code_raced_by_parallel_exchanges_is_issued_at_most_once(ehr):
         code = _code(ehr, client["client_id"], verifier)
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                 "client_id": client["client_id"], "code_verifier": verifier}
-        barrier = threading.Barrier(6)
-        answers: list[requests.Response] = []
-
-        def exchange():
-            with requests.Session() as session:
-                barrier.wait()
-                answers.append(session.post(ehr.token_endpoint, data=data, timeout=30))
-
-        threads = [threading.Thread(target=exchange) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = ehr.race_token_requests(data)
         won = [a for a in answers if a.status_code == 200]
         assert len(won) == 1, [a.status_code for a in answers]
         assert all(a.json()["error"] == "invalid_grant" for a in answers if a.status_code != 200)

@@ -5,8 +5,9 @@ import random
 
 import pytest
 
+from mockehr.auth.scope_words import describe, describe_other
 from mockehr.auth.scopes import (
-    GRANULAR_CATEGORIES, Access, ResourceScope, ScopeError, ScopeSet, access, describe, describe_other,
+    GRANULAR_CATEGORIES, Access, ResourceScope, ScopeError, ScopeSet, access,
     granular_options, grants, interaction_letter, is_narrower_or_equal, parse_scope, parse_scopes,
     restrict_to, to_v2,
 )
