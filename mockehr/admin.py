@@ -14,6 +14,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from mockehr.auth.service import AuthService
+from mockehr.auth.sim_errors import check_sim_error
 
 
 class AdminError(Exception):
@@ -34,7 +35,7 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
-def _check_caller() -> None:
+def check_admin_caller() -> None:
     token = current_app.extensions["mockehr.settings"].admin_token
     if token:
         header = request.headers.get("Authorization", "")
@@ -86,7 +87,7 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
 
     `encounter_patient(id)` answers the patient id an encounter belongs to (None if unknown)."""
     known = {"patient", "encounter", "user", "app_url", "need_patient_banner", "smart_style_url", "intent",
-             "fhirContext"}
+             "fhirContext", "sim_error"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise AdminError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -122,7 +123,10 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
         _absolute_url("app_url", body["app_url"])
     context = body.get("fhirContext", [])
     _check_fhir_context(context)
-    return {"patient": patient.removeprefix("Patient/") if patient else None,
+    sim_error = body.get("sim_error")
+    if problem := check_sim_error(sim_error):
+        raise AdminError(400, problem)
+    return {"sim_error": sim_error, "patient": patient.removeprefix("Patient/") if patient else None,
             "encounter": encounter.removeprefix("Encounter/") if encounter else None,
             "user": user, "app_url": body.get("app_url"), "need_patient_banner": banner,
             "smart_style_url": style, "intent": body.get("intent"), "fhir_context": context}
@@ -142,12 +146,34 @@ def with_query(url: str, params: dict) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def mint_launch(body: dict) -> dict:
+    """Validate `body` (the POST /admin/launches fields), store the launch, audit it.
+
+    Answers {"launch", "iss", "launch_url"?}; AdminError(400) names a bad field.
+    Also used by the launcher page, which is not behind the admin guard."""
+    auth: AuthService = current_app.extensions["mockehr.auth"]
+    fields = _launch_fields(body, auth.directory.exists, _encounter_patient)
+    root = auth.root_url()
+    if fields["smart_style_url"] is True:
+        fields["smart_style_url"] = f"{root}/auth/smart-style.json"
+    elif fields["smart_style_url"] is False:
+        fields["smart_style_url"] = None
+    launch = auth.state.add_launch(**fields)
+    iss = f"{root}/fhir"
+    answer = {"launch": launch.launch_id, "iss": iss}
+    if launch.app_url:
+        answer["launch_url"] = with_query(launch.app_url, {"launch": launch.launch_id, "iss": iss})
+    auth.audit.record("launch", patient=launch.patient, user=launch.user, encounter=launch.encounter,
+                      app_url=launch.app_url, launch=launch.launch_id, sim_error=launch.sim_error)
+    return answer
+
+
 def build_blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/admin")
 
     @bp.before_request
     def guard():
-        _check_caller()
+        check_admin_caller()
 
     @bp.errorhandler(AdminError)
     def admin_error(error: AdminError):
@@ -155,21 +181,7 @@ def build_blueprint() -> Blueprint:
 
     @bp.post("/launches")
     def launches():
-        auth: AuthService = current_app.extensions["mockehr.auth"]
-        fields = _launch_fields(_json_object(), auth.directory.exists, _encounter_patient)
-        root = auth.root_url()
-        if fields["smart_style_url"] is True:
-            fields["smart_style_url"] = f"{root}/auth/smart-style.json"
-        elif fields["smart_style_url"] is False:
-            fields["smart_style_url"] = None
-        launch = auth.state.add_launch(**fields)
-        iss = f"{root}/fhir"
-        answer = {"launch": launch.launch_id, "iss": iss}
-        if launch.app_url:
-            answer["launch_url"] = with_query(launch.app_url, {"launch": launch.launch_id, "iss": iss})
-        auth.audit.record("launch", patient=launch.patient, user=launch.user, encounter=launch.encounter,
-                          app_url=launch.app_url)
-        return _answer(answer, 201)
+        return _answer(mint_launch(_json_object()), 201)
 
     @bp.get("/audit")
     def audit():

@@ -85,6 +85,7 @@ class Launch:
     smart_style_url: str | None = None
     intent: str | None = None
     fhir_context: list = field(default_factory=list)
+    sim_error: str | None = None  # a SIM_ERRORS name: this launch fails at that step
     created: float = 0.0
     expires: float = 0.0
 
