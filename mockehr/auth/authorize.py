@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mockehr.auth.model import AuthContext, Client, Launch
-from mockehr.auth.scopes import ScopeError, ScopeSet, parse_scopes
+from mockehr.auth.scopes import ScopeError, ScopeSet, parse_scopes, within_registration
 
 _CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
@@ -117,6 +117,7 @@ def check_request(params: dict, client: Client, redirect_uri: str, policy: Polic
     if aud.rstrip("/") != policy.fhir_base:
         raise RedirectError("invalid_request", f"aud '{aud}' is not this server's FHIR base URL {policy.fhir_base}")
     flags: list[str] = []
+    scopes = _within_registered_scope(scopes, client, policy.strict, flags)
     challenge, method = _check_pkce(params, client, policy.strict, flags)
     launch = None
     launch_id = params.get("launch")
@@ -130,6 +131,22 @@ def check_request(params: dict, client: Client, redirect_uri: str, policy: Polic
                             "parameter; standalone apps ask for launch/patient instead")
     return AuthorizeRequest(client, redirect_uri, params.get("state"), scopes, challenge, method,
                             params.get("nonce"), params.get("login_hint"), launch, params.get("prompt"), flags)
+
+
+def _within_registered_scope(scopes: ScopeSet, client: Client, strict: bool, flags: list[str]) -> ScopeSet:
+    """A client registered with a `scope` (RFC 7591) gets at most that: the rest is dropped (and
+    flagged), or refused under --strict; nothing left -> invalid_scope."""
+    registered = getattr(client.metadata, "scope", None)
+    if not registered:
+        return scopes
+    kept, dropped = within_registration(scopes, parse_scopes(registered))
+    if not dropped:
+        return scopes
+    beyond = f"scope {' '.join(dropped)} goes beyond what client '{client.client_id}' registered ('{registered}')"
+    if strict or not kept.text():
+        raise RedirectError("invalid_scope", beyond)
+    flags.append(f"{beyond}; granted the registered part only: {kept.text()}")
+    return kept
 
 
 def _check_pkce(params: dict, client: Client, strict: bool, flags: list[str]) -> tuple[str | None, str | None]:

@@ -301,6 +301,10 @@ def is_narrower_or_equal(requested: ScopeSet, granted: ScopeSet) -> bool:
 
 
 def _covered(scope: ResourceScope, granted: Iterable[ResourceScope]) -> bool:
+    return scope.permissions <= _allowed_letters(scope, granted)
+
+
+def _allowed_letters(scope: ResourceScope, granted: Iterable[ResourceScope]) -> set[str]:
     # Scopes add up ("Observation.rs" == "Observation.r Observation.s"), so pool the letters of every
     # granted scope that reaches the same data. A granted scope's params are ANDed filters, so it reaches
     # the requested data when its params are a subset of the requested ones (none = no filter).
@@ -309,7 +313,35 @@ def _covered(scope: ResourceScope, granted: Iterable[ResourceScope]) -> bool:
     for g in granted:
         if g.context == scope.context and g.resource in ("*", scope.resource) and set(g.params) <= wanted:
             letters |= g.permissions
-    return scope.permissions <= letters
+    return letters
+
+
+def within_registration(requested: ScopeSet, registered: ScopeSet) -> tuple[ScopeSet, list[str]]:
+    """The requested scopes a client's registered `scope` (RFC 7591) covers, and the tokens it does not.
+
+    A registered `patient/*.rs` covers a requested `patient/Observation.rs`, and narrows a requested
+    `patient/Condition.cruds` to `patient/Condition.rs` (dropping the write letters); a registered
+    `launch openid` covers `launch` but not `offline_access`."""
+    dropped: list[str] = []
+    kept_resource = []
+    for scope in requested.resource:
+        if _covered(scope, registered.resource):
+            kept_resource.append(scope)
+            continue
+        letters = _allowed_letters(scope, registered.resource) & scope.permissions
+        if letters:
+            kept_resource.append(_with_params(replace(scope, permissions=frozenset(letters)), scope.params))
+        dropped.append(scope.text)
+    flags = {}
+    for token, name in FLAG_FIELDS.items():
+        asked = getattr(requested, name)
+        flags[name] = asked and getattr(registered, name)
+        if asked and not flags[name]:
+            dropped.append(token)
+    other = tuple(token for token in requested.other if token in registered.other)
+    dropped += [token for token in requested.other if token not in registered.other]
+    kept = replace(requested, resource=tuple(kept_resource), other=other, **flags)
+    return kept, dropped
 
 
 def restrict_to(requested: ScopeSet, allowed_contexts: set[str]) -> ScopeSet:

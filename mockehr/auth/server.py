@@ -23,7 +23,7 @@ from flask import request as flask_request
 
 from mockehr.auth.assertion import authenticate_private_key_jwt
 from mockehr.auth.model import AuthContext, CodeRecord, Grant, digest
-from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes
+from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes, within_registration
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import Issuer, TokenService
 
@@ -186,11 +186,24 @@ class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
         if not system or wrong:
             raise InvalidScopeError("backend services ask for system/ scopes only, e.g. system/*.rs"
                                     + (f"; not allowed here: {' '.join(wrong)}" if wrong else ""))
+        self.granted_scope = self._within_registered_scope(scopes)
+
+    def _within_registered_scope(self, scopes) -> str:
+        """A client registered with a `scope` gets at most that (the rest dropped; --strict refuses)."""
+        client = self.request.client
+        registered = getattr(client.metadata, "scope", None)
+        if not registered:
+            return scopes.text()
+        kept, dropped = within_registration(scopes, parse_scopes(registered))
+        if dropped and (self.auth.strict or not kept.text()):
+            raise InvalidScopeError(f"scope {' '.join(dropped)} goes beyond what client '{client.client_id}' "
+                                    f"registered ('{registered}')")
+        return kept.text()
 
     def create_token_response(self):
         client = self.request.client
-        grant = self.auth.state.add_grant(client.client_id, self.request.payload.scope, AuthContext())
-        token = self.generate_token(user=grant, scope=self.request.payload.scope, include_refresh_token=False)
+        grant = self.auth.state.add_grant(client.client_id, self.granted_scope, AuthContext())
+        token = self.generate_token(user=grant, scope=self.granted_scope, include_refresh_token=False)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
@@ -209,6 +222,7 @@ class SmartAuthorizationServer(AuthorizationServer):
         self.tokens = tokens
         self.where = where  # () -> Issuer for the current request
         self.refresh_disabled = refresh_disabled
+        self.strict = False
         self.events: list = []
         self._query_client = state.clients.get
         self._save_token = lambda token, request: None

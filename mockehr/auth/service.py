@@ -12,7 +12,7 @@ from mockehr.auth import authorize
 from mockehr.auth.keys import KeyRing
 from mockehr.auth.model import AuthContext, Client, redact
 from mockehr.auth.registration import RegistrationError, validate_client_metadata
-from mockehr.auth.server import ALL_AUTH_METHODS, SmartAuthorizationServer
+from mockehr.auth.server import CONFIDENTIAL_METHODS, SmartAuthorizationServer
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService, launch_context
 
@@ -32,6 +32,7 @@ class AuthService:
         self.keys = KeyRing(data_dir)
         self.tokens = TokenService(self.state, self.keys, lambda: self.token_lifetime, user_claims)
         self.server = SmartAuthorizationServer(self.state, self.tokens, self.where)
+        self.server.strict = strict
 
     def where(self) -> Issuer:
         root = self.root_url()
@@ -81,7 +82,8 @@ class AuthService:
         if header.lower().startswith("bearer "):
             return self.authenticate_bearer(header).client_id
         oauth_request = self.server.create_oauth2_request(request)
-        client = self.server.authenticate_client(oauth_request, ALL_AUTH_METHODS, "introspection")
+        # RFC 7662 2.1: the caller must authenticate; a bare public client_id proves nothing
+        client = self.server.authenticate_client(oauth_request, CONFIDENTIAL_METHODS, "introspection")
         return client.client_id
 
     def introspect(self, token: str) -> dict:

@@ -33,6 +33,11 @@ class RequestAccess:
 
     store: Store
     decide: Callable  # (letter, resource type) -> Decision
+    own_resource: str | None = None  # "Practitioner/ID" of a token with the fhirUser scope
+
+    def is_own_resource(self, rtype: str, rid: str) -> bool:
+        """SMART: fhirUser names a resource the app can read to learn who the user is."""
+        return self.own_resource == f"{rtype}/{rid}"
 
     def require(self, interaction: str, rtype: str):
         decision = self.decide(LETTERS[interaction], rtype)

@@ -29,7 +29,8 @@ def _answer(body, status: int = 200, headers: dict | None = None) -> Response:
 def _access() -> RequestAccess:
     guard = current_app.extensions["mockehr.guard"]
     token = g.mockehr_token
-    return RequestAccess(_service().store, lambda letter, rtype: guard.decide(token, letter, rtype))
+    own = token.user if token.scopes.fhir_user else None
+    return RequestAccess(_service().store, lambda letter, rtype: guard.decide(token, letter, rtype), own)
 
 
 def _authenticate() -> None:

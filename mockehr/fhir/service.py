@@ -52,6 +52,8 @@ class FHIRService:
     def read(self, rtype: str, rid: str, access: RequestAccess | None = None) -> Version:
         check_type(rtype)
         check_id(rid)
+        if access and access.is_own_resource(rtype, rid):
+            access = None  # the signed-in user's own resource (fhirUser) is readable with any scopes
         decision = access.require("read", rtype) if access else None
         version = self.store.read(rtype, rid)
         if version is None:
@@ -66,6 +68,8 @@ class FHIRService:
     def vread(self, rtype: str, rid: str, vid: str, access: RequestAccess | None = None) -> Version:
         check_type(rtype)
         check_id(rid)
+        if access and access.is_own_resource(rtype, rid):
+            access = None
         decision = access.require("vread", rtype) if access else None
         if not (vid.isascii() and vid.isdigit()):
             raise FHIRError(400, "invalid", f"'{vid}' is not a version id; versions are numbered 1, 2, 3, ...")

@@ -95,3 +95,42 @@ def test_a_secret_client_cannot_use_private_key_jwt_and_vice_versa(ehr):
     answer = ehr.exchange(secret_client["client_id"], code, verifier,
                           extra=_assertion_form(ehr, secret_client["client_id"], key))
     assert answer.status_code in (400, 401) and answer.json()["error"] == "invalid_client"
+
+
+# -- a registered `scope` (RFC 7591) bounds what the client gets ------------------------------------
+
+def test_registered_scope_narrows_the_grant_and_the_audit_says_so(ehr):
+    client = ehr.public_client(scope="launch/patient openid fhirUser patient/*.rs")
+    flow = ehr.code_flow(client["client_id"], "launch/patient openid fhirUser patient/Condition.cruds "
+                         "patient/Observation.rs offline_access", id_token_expected=True)
+    granted = flow.body["scope"].split()
+    assert "patient/Condition.rs" in granted and "patient/Observation.rs" in granted
+    assert "patient/Condition.cruds" not in granted and "offline_access" not in granted
+    assert "refresh_token" not in flow.body
+    created = ehr.fhir("POST", "Condition", flow.access_token, json={"resourceType": "Condition"})
+    assert created.status_code == 403
+    event = [e for e in ehr.audit() if e["type"] == "authorize" and e.get("client") == client["client_id"]][-1]
+    assert any("goes beyond what client" in flag and "offline_access" in flag for flag in event["flags"]), event
+
+
+def test_registered_scope_refuses_a_request_with_nothing_inside_it(ehr):
+    client = ehr.public_client(scope="launch/patient patient/Observation.rs")
+    error = ehr.authorize_error(client["client_id"], "user/Patient.rs")
+    assert error["error"] == "invalid_scope"
+    assert "registered ('launch/patient patient/Observation.rs')" in error["error_description"]
+
+
+def test_registered_scope_is_strict_under_strict(strict_ehr):
+    client = strict_ehr.public_client(scope="launch/patient openid patient/*.rs")
+    error = strict_ehr.authorize_error(client["client_id"], "launch/patient openid patient/*.rs offline_access")
+    assert error["error"] == "invalid_scope" and "offline_access" in error["error_description"]
+
+
+def test_registered_scope_bounds_backend_services(ehr, rs384):
+    client = ehr.backend_client(rs384, scope="system/Patient.rs system/Observation.rs")
+    answer = ehr.client_credentials(client["client_id"], rs384, "system/Patient.rs system/Condition.rs")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "system/Patient.rs"
+    refused = ehr.client_credentials(client["client_id"], rs384, "system/Condition.rs")
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+    assert "system/Condition.rs" in refused.json()["error_description"]

@@ -226,3 +226,16 @@ def test_history_of_another_patients_resource_is_refused_like_a_read(ehr):
     flow = ehr.code_flow(client["client_id"], "launch/patient patient/*.rs")
     assert ehr.fhir("GET", "Patient/pat-b", flow.access_token).status_code == 403
     assert ehr.fhir("GET", "Patient/pat-b/_history", flow.access_token).status_code == 403
+
+
+def test_the_fhir_user_resource_is_readable_with_any_scopes_but_nothing_else_is(ehr):
+    launch = ehr.launch(patient="pat-a", user="Practitioner/prac-2")
+    token = _token(ehr, "launch openid fhirUser patient/Observation.rs", launch=launch["launch"])
+    assert ehr.fhir("GET", "Practitioner/prac-2", token).json()["id"] == "prac-2"
+    assert ehr.fhir("GET", "Practitioner/prac-2/_history/1", token).status_code == 200
+    assert "needs patient/Practitioner.r" in _outcome(ehr.fhir("GET", "Practitioner/prac-1", token), 403)
+    _outcome(ehr.fhir("GET", "Practitioner", token), 403)  # search is not widened
+    # without the fhirUser scope the token names no user resource to read
+    plain = _token(ehr, "launch openid patient/Observation.rs", launch=ehr.launch(
+        patient="pat-a", user="Practitioner/prac-2")["launch"])
+    _outcome(ehr.fhir("GET", "Practitioner/prac-2", plain), 403)

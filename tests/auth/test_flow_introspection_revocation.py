@@ -75,7 +75,8 @@ def test_unauthenticated_callers_get_401(ehr, launched, introspector):
     for kwargs in ({}, {"auth": (cid, "wrong")}, {"auth": ("no-such-client", "x")},
                    {"headers": {"Authorization": "Bearer not-a-token"}},
                    {"headers": {"Authorization": f"Bearer {launched.body['id_token']}"}},
-                   {"data": {"client_id": cid, "client_secret": "wrong"}}):
+                   {"data": {"client_id": cid, "client_secret": "wrong"}},
+                   {"data": {"client_id": launched.client_id}}):  # a public client_id alone proves nothing
         answer = ehr.introspect(launched.access_token, **kwargs)
         assert answer.status_code == 401, (kwargs, answer.text)
         assert "active" not in answer.json()
