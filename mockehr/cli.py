@@ -59,6 +59,10 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
     except DatasetError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # e.g. the port is taken
+        import errno
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"cannot listen on {host}:{port}: port {port} is in use by another "
+                                       "program; pick another with --port (or --port 0 for any free one)") from None
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 

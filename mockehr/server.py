@@ -8,29 +8,23 @@ import sys
 import threading
 from typing import Callable
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from mockehr.app import create_app
 from mockehr.config import Settings
+from mockehr.http11 import LeanWSGIServer
+
+access_log = logging.getLogger("mockehr.access")
 
 
-class _Handler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+def _log_request(environ: dict, status: int) -> None:
+    query = environ["QUERY_STRING"]
+    target = environ["PATH_INFO"] + (f"?{query}" if query else "")
+    access_log.info('%s "%s %s" %s', environ["REMOTE_ADDR"], environ["REQUEST_METHOD"], target, status)
 
 
-class _QuietHandler(_Handler):
-    """No per-request access log lines (a test suite would drown in them)."""
-
-    def log_request(self, code="-", size="-") -> None:
-        pass
-
-
-def _make_server(settings: Settings, quiet: bool) -> BaseWSGIServer:
-    app = create_app(settings)
-    handler = _QuietHandler if quiet else _Handler
-    server = make_server(settings.host, settings.port, app, threaded=True, request_handler=handler)
-    server.daemon_threads = True
-    return server
+def _make_server(settings: Settings, quiet: bool) -> LeanWSGIServer:
+    """quiet: no per-request access log lines (a test suite would drown in them)."""
+    return LeanWSGIServer(settings.host, settings.port, create_app(settings),
+                          log_request=None if quiet else _log_request)
 
 
 def _root(settings: Settings, port: int) -> str:
@@ -66,7 +60,7 @@ class ServerThread:
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings(port=0)
-        self._server: BaseWSGIServer | None = None
+        self._server: LeanWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property

@@ -63,4 +63,4 @@ def test_serve_reports_a_taken_port():
         result = subprocess.run([sys.executable, "-m", "mockehr", "serve", "--port", port],
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 1
-        assert f"Port {port} is in use" in result.stderr
+        assert f"port {port} is in use" in result.stderr
