@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the in-process figures import this checkout, installed or not
 
 
 def start(args: list[str]) -> tuple[subprocess.Popen, str, float]:
@@ -192,6 +193,12 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait()
+
+    from mockehr.config import Settings
+    from mockehr.server import ServerThread
+
+    with ServerThread(Settings(port=0, auto_approve=True)) as server:  # client and server share one process
+        report("authorization in-process (ServerThread, --auto-approve)", measure_auth(server.url, opts.requests))
 
     if opts.skip_large:
         return
