@@ -15,6 +15,8 @@ from flask import Blueprint, Response, current_app, request
 
 from mockehr.auth.service import AuthService
 from mockehr.auth.sim_errors import check_sim_error
+from mockehr.faults import FaultSpecError
+from mockehr.faults.hook import apply_one_shots
 
 
 class AdminError(Exception):
@@ -49,7 +51,7 @@ def check_admin_caller() -> None:
 
 
 def _json_object() -> dict:
-    body = request.get_json(silent=True)
+    body = request.get_json(force=True, silent=True)  # curl -d sends no JSON content type; accept it
     if body is None and request.get_data().strip():
         raise AdminError(400, "the body is not JSON")
     if body is None:
@@ -106,11 +108,7 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
             raise AdminError(400, f"encounter '{encounter}' is an encounter of Patient/{owner}, not of the "
                              f"launch's patient '{patient}'")
     user = body.get("user")
-    if user:
-        rtype, _, rid = user.partition("/")
-        if rtype not in ("Practitioner", "Patient", "RelatedPerson") or not exists(rtype, rid):
-            raise AdminError(400, f"user '{user}' must be Practitioner/ID, Patient/ID or RelatedPerson/ID of a "
-                             "resource in the store")
+    _check_user(user, exists)
     banner = body.get("need_patient_banner", True)
     if not isinstance(banner, bool):
         raise AdminError(400, "need_patient_banner must be true or false")
@@ -168,6 +166,54 @@ def mint_launch(body: dict) -> dict:
     return answer
 
 
+def reset_state(app) -> None:
+    """Back to the start: data, clients, launches, tokens, the audit trail, and the faults of --fault
+    (reseeded, so a `rate` pattern repeats). POST /admin/reset and MockEHR.reset()."""
+    settings = app.extensions["mockehr.settings"]
+    auth: AuthService = app.extensions["mockehr.auth"]
+    app.extensions["mockehr.store"].reset()
+    auth.reset()
+    app.extensions["mockehr.audit"].clear()
+    auth.faults.reset()
+    for spec in settings.faults:
+        auth.faults.add(spec)
+    apply_one_shots(auth.faults, auth)
+
+
+def _check_user(user: str | None, exists) -> None:
+    if user:
+        rtype, _, rid = user.partition("/")
+        if rtype not in ("Practitioner", "Patient", "RelatedPerson") or not exists(rtype, rid):
+            raise AdminError(400, f"user '{user}' must be Practitioner/ID, Patient/ID or RelatedPerson/ID of a "
+                             "resource in the store")
+
+
+def _fault(fault_id: str) -> dict:
+    return next(f for f in current_app.extensions["mockehr.faults"].list() if f["id"] == fault_id)
+
+
+def _token_fields(body: dict, exists) -> dict:
+    known = {"client_id", "scope", "patient", "user", "encounter"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise AdminError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for name in known:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise AdminError(400, f"{name} must be a string")
+    if not body.get("scope"):
+        raise AdminError(400, "scope is required, e.g. \"patient/*.rs\" (with \"patient\") or \"system/*.rs\"")
+    patient = (body.get("patient") or "").removeprefix("Patient/") or None
+    encounter = (body.get("encounter") or "").removeprefix("Encounter/") or None
+    if patient and not exists("Patient", patient):
+        raise AdminError(400, f"patient '{patient}' is not in the FHIR store")
+    if encounter and not exists("Encounter", encounter):
+        raise AdminError(400, f"encounter '{encounter}' is not in the FHIR store")
+    user = body.get("user")
+    _check_user(user, exists)
+    return {"client_id": body.get("client_id") or "mockehr-cli", "scope": body["scope"], "patient": patient,
+            "user": user, "encounter": encounter}
+
+
 def build_blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -185,15 +231,58 @@ def build_blueprint() -> Blueprint:
 
     @bp.get("/audit")
     def audit():
-        return _answer(current_app.extensions["mockehr.audit"].events())
+        since = request.args.get("since", "0")
+        if not since.isdigit():
+            raise AdminError(400, f"since must be an event id (a whole number), not {since[:40]!r}")
+        return _answer(current_app.extensions["mockehr.audit"].events(int(since)))
 
     @bp.post("/reset")
     def reset():
-        """Back to the seed: data, clients, launches, tokens and the audit trail."""
-        current_app.extensions["mockehr.store"].reset()
-        current_app.extensions["mockehr.auth"].reset()
-        current_app.extensions["mockehr.audit"].clear()
+        reset_state(current_app)
         return _answer({"reset": True})
+
+    @bp.get("/faults")
+    def list_faults():
+        return _answer(current_app.extensions["mockehr.faults"].list())
+
+    @bp.post("/faults")
+    def add_fault():
+        spec = _json_object().get("spec")
+        if not isinstance(spec, str):
+            raise AdminError(400, 'send {"spec": "KIND[:key=value,...]"}, e.g. {"spec": "throttle:every=2"}')
+        auth: AuthService = current_app.extensions["mockehr.auth"]
+        try:
+            fault_id = auth.faults.add(spec)
+        except FaultSpecError as exc:
+            raise AdminError(400, str(exc)) from None
+        auth.audit.record("fault", "added", fault=fault_id, spec=spec)
+        apply_one_shots(auth.faults, auth)
+        return _answer(_fault(fault_id), 201)
+
+    @bp.delete("/faults")
+    def clear_faults():
+        board = current_app.extensions["mockehr.faults"]
+        cleared = len(board.list())
+        board.clear()
+        current_app.extensions["mockehr.audit"].record("fault", "cleared", count=cleared)
+        return _answer({"cleared": cleared})
+
+    @bp.delete("/faults/<fault_id>")
+    def remove_fault(fault_id: str):
+        if not current_app.extensions["mockehr.faults"].remove(fault_id):
+            raise AdminError(404, f"no fault {fault_id!r}; GET /admin/faults lists them")
+        current_app.extensions["mockehr.audit"].record("fault", "removed", fault=fault_id)
+        return _answer({"removed": fault_id})
+
+    @bp.post("/tokens")
+    def tokens():
+        """A token minted directly (for curl experiments), by the token endpoint's own code."""
+        auth: AuthService = current_app.extensions["mockehr.auth"]
+        try:
+            answer = auth.mint_direct(**_token_fields(_json_object(), auth.directory.exists))
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from None
+        return _answer(answer)
 
     @bp.post("/keys/rotate")
     def rotate_keys():

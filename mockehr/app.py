@@ -18,6 +18,7 @@ from mockehr.config import Settings
 from mockehr.auth.discovery import capability_security
 from mockehr.auth.enforce import Guard
 from mockehr.directory import build_directory, patient_of_user, user_claims
+from mockehr.faults import FaultBoard, hook as fault_hook
 from mockehr.fhir import http
 from mockehr.fhir.extract import extract
 from mockehr.fhir.outcome import Problem
@@ -46,6 +47,14 @@ def load_base(settings: Settings) -> tuple[dict, ...]:
     return dataset.cached_dataset_dir(seed_data_dir(), today)
 
 
+def start_faults(settings: Settings) -> FaultBoard:
+    """The faults of --fault (already checked by the CLI; a bad one here raises FaultSpecError)."""
+    board = FaultBoard(settings.fault_seed)
+    for spec in settings.faults:
+        board.add(spec)
+    return board
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask("mockehr", static_folder=None)
@@ -59,7 +68,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["mockehr.auth"] = auth = AuthService(
         data_dir=settings.data_dir, root_url=lambda: root_url(settings), directory=build_directory(store),
         user_claims=lambda user: user_claims(store, user), audit=audit, auto_approve=settings.auto_approve,
-        strict=settings.strict, token_lifetime=settings.access_token_lifetime, clock=clock)
+        strict=settings.strict, token_lifetime=settings.access_token_lifetime, clock=clock,
+        faults=start_faults(settings))
+    app.extensions["mockehr.faults"] = auth.faults
+    fault_hook.install(app, auth.faults, auth)
+    fault_hook.apply_one_shots(auth.faults, auth)
     app.extensions["mockehr.guard"] = Guard(auth, lambda user: patient_of_user(store, user))
     app.extensions["mockehr.fhir"] = FHIRService(store, settings.default_page_size, settings.max_page_size)
     app.config["MOCKEHR_ROOT_URL"] = lambda: root_url(settings)

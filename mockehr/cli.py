@@ -7,13 +7,25 @@ from pathlib import Path
 
 import click
 
-from mockehr import __version__
+from mockehr import __version__, control_cli
 
 
 @click.group()
 @click.version_option(__version__, prog_name="mockehr")
 def main() -> None:
     """mockehr: a SMART on FHIR EHR for your laptop and your test suite."""
+
+
+def _check_faults(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Bad specs stop `serve` before it starts: exit 2 with the parser's message."""
+    from mockehr.faults import FaultSpecError, parse_fault
+
+    for spec in specs:
+        try:
+            parse_fault(spec)
+        except FaultSpecError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--fault {spec!r}") from None
+    return specs
 
 
 @main.command()
@@ -38,8 +50,13 @@ def main() -> None:
               show_default=True, help="Seconds an access token lives.")
 @click.option("--admin-token", help="Open the control API (/admin) to any caller with this bearer token "
                                     "(default: loopback callers only).")
+@click.option("--fault", "faults", multiple=True, callback=lambda ctx, param, value: _check_faults(value),
+              metavar="SPEC", help="A fault in force from the start, e.g. throttle:every=3 (repeatable; "
+                                   "see the README's Faults section).")
+@click.option("--fault-seed", type=int, default=0, show_default=True,
+              help="Seed of the faults' rate draws: the same seed repeats the same pattern.")
 def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift, auto_approve, strict,
-          access_token_lifetime, admin_token) -> None:
+          access_token_lifetime, admin_token, faults, fault_seed) -> None:
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
@@ -53,7 +70,8 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, dataset_dir=dataset_dir,
                                  patients=patients, seed=seed, public_url=public_url,
                                  time_shift=time_shift, auto_approve=auto_approve or None, strict=strict or None,
-                                 access_token_lifetime=access_token_lifetime, admin_token=admin_token)
+                                 access_token_lifetime=access_token_lifetime, admin_token=admin_token,
+                                 faults=tuple(faults), fault_seed=fault_seed)
     try:
         run_forever(settings, announce=lambda line: click.echo(line))
     except DatasetError as exc:
@@ -159,72 +177,6 @@ def clients_remove(data_dir, client_id) -> None:
     click.echo(f"removed {client_id}")
 
 
-@main.command()
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="Root URL of a running mockehr.")
-@click.option("--scope", default="system/*.rs", show_default=True, help="Scopes to ask for (system/ scopes).")
-def token(url, scope) -> None:
-    """Print an access token from a running server (registers a backend client, client_credentials).
-
-    For curl: TOKEN=$(mockehr token); curl -H "Authorization: Bearer $TOKEN" ...
-    """
-    import json
-    import urllib.error
-    import urllib.request
-    from base64 import b64encode
-    from urllib.parse import urlencode
-
-    root = url.rstrip("/")
-
-    def call(path: str, data: bytes, headers: dict) -> dict:
-        req = urllib.request.Request(root + path, data=data, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode(errors="replace")
-            raise click.ClickException(f"{path} answered {exc.code}: {body}") from None
-        except urllib.error.URLError as exc:
-            raise click.ClickException(f"cannot reach {root}: {exc.reason}") from None
-
-    client = call("/auth/register", json.dumps({"client_name": "mockehr token (CLI)",
-                                                 "grant_types": ["client_credentials"],
-                                                 "token_endpoint_auth_method": "client_secret_basic"}).encode(),
-                  {"Content-Type": "application/json"})
-    basic = b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    answer = call("/auth/token", urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
-                  {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"})
-    click.echo(answer["access_token"])
-
-
-@main.command()
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="Root URL of a running mockehr.")
-@click.option("--patient", help="Patient id in context.")
-@click.option("--user", help="Practitioner/ID or Patient/ID who launches the app.")
-@click.option("--encounter", help="Encounter id in context.")
-@click.option("--app-url", help="The app's launch URL; the answer then includes launch_url to open.")
-@click.option("--intent", help="SMART intent, e.g. reconcile-medications.")
-@click.option("--no-banner", is_flag=True, help="need_patient_banner = false (the EHR shows its own banner).")
-@click.option("--admin-token", help="The server's --admin-token, when it has one.")
-def launch(url, patient, user, encounter, app_url, intent, no_banner, admin_token) -> None:
-    """Mint an EHR launch on a running server (POST /admin/launches); prints launch_url, or the launch id."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    body = {k: v for k, v in {"patient": patient, "user": user, "encounter": encounter, "app_url": app_url,
-                              "intent": intent}.items() if v}
-    if no_banner:
-        body["need_patient_banner"] = False
-    headers = {"Content-Type": "application/json"}
-    if admin_token:
-        headers["Authorization"] = f"Bearer {admin_token}"
-    req = urllib.request.Request(url.rstrip("/") + "/admin/launches", data=json.dumps(body).encode(),
-                                 headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            created = json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"the server refused the launch ({exc.code}): {exc.read().decode(errors='replace')}") from None
-    except urllib.error.URLError as exc:
-        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from None
-    click.echo(created.get("launch_url") or f"launch={created['launch']} iss={created['iss']}")
+# The control API's mirror (fault, keys, reset, audit, token, launch) lives in mockehr/control_cli.py.
+for _command in control_cli.COMMANDS:
+    main.add_command(_command)

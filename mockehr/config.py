@@ -28,6 +28,9 @@ class Settings:
     strict: bool = False
     access_token_lifetime: int = 3600
     admin_token: str | None = None
+    # Fault specs in force from the start (--fault), and the seed of their `rate` draws.
+    faults: tuple[str, ...] = ()
+    fault_seed: int = 0
     # Largest page a search may return, whatever _count asks for.
     max_page_size: int = 1000
     default_page_size: int = 50
@@ -40,7 +43,7 @@ class Settings:
         values: dict = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(f"MOCKEHR_{f.name.upper()}")
-            if raw is not None and f.name != "extra":
+            if raw is not None and f.name not in ("extra", "faults"):
                 values[f.name] = _coerce(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name in ("data_dir", "dataset_dir"):
@@ -49,7 +52,8 @@ class Settings:
         return cls(**values)
 
 
-_INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size", "access_token_lifetime"}
+_INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size", "access_token_lifetime",
+               "fault_seed"}
 _BOOL_FIELDS = {"time_shift", "auto_approve", "strict"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 

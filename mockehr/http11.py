@@ -4,8 +4,8 @@ Why not werkzeug's development server: every request there goes through
 http.server's email-based header parser and a general-purpose environ builder;
 test suites make thousands of loopback requests, and this path costs about half
 as much per request. It also hands the app the raw socket
-(`environ["mockehr.socket"]`), which the `drop` fault needs to close a
-connection without answering.
+(`environ["mockehr.socket"]`) and honours `environ["mockehr.drop"]`, which the
+`drop` fault sets to close a connection without answering.
 
 Scope: what SMART apps, FHIR clients and browsers send to a local server.
 Requests are read with hard limits (request line, header count and size,
@@ -34,10 +34,6 @@ _NO_BODY_STATUS = (204, 304)
 
 class BadRequest(Exception):
     pass
-
-
-class Drop(Exception):
-    """Raised by the app (through environ) to close the connection without an answer."""
 
 
 def _read_line(rfile) -> bytes:
@@ -128,7 +124,7 @@ class _Handler(socketserver.StreamRequestHandler):
         try:
             while self._one_request():
                 pass
-        except (ConnectionError, TimeoutError, socket.timeout, Drop):
+        except (ConnectionError, TimeoutError, socket.timeout):
             pass
 
     def _one_request(self) -> bool:
@@ -215,6 +211,11 @@ class _Handler(socketserver.StreamRequestHandler):
             return self.wfile.write  # the legacy write() callable; mockehr never uses it
 
         result = self.server.app(environ, start_response)
+        if environ.get("mockehr.drop"):  # the drop fault: close the connection, answer nothing
+            if hasattr(result, "close"):
+                result.close()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return False
         try:
             chunks = iter(result)
             first = next((chunk for chunk in chunks if chunk), b"")

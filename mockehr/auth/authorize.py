@@ -48,6 +48,13 @@ class AuthorizeRequest:
     def is_ehr_launch(self) -> bool:
         return self.launch is not None
 
+    @property
+    def sim_error(self) -> str | None:
+        """The simulated error this launch (or, failing that, this client) asks for."""
+        if self.launch is not None and self.launch.sim_error:
+            return self.launch.sim_error
+        return self.client.metadata.extra.get("sim_error")
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -190,7 +197,7 @@ def auto_context(req: AuthorizeRequest, directory: Directory, now: int) -> AuthC
     if user is None:
         default = directory.default_practitioner()
         user = f"Practitioner/{default}" if default else None
-    ctx = AuthContext(user=user, nonce=req.nonce, auth_time=now)
+    ctx = AuthContext(user=user, nonce=req.nonce, auth_time=now, sim_error=req.sim_error)
     if launch:
         apply_launch(ctx, launch)
     if ctx.patient is None and user and user.startswith("Patient/"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mockehr.auth.scopes import access
+from mockehr.auth.sim_errors import simulated
 from mockehr.auth.tokens import AccessToken, InvalidToken
 
 
@@ -68,9 +69,13 @@ class Guard:
 
     def authenticate(self, header: str | None) -> AccessToken:
         try:
-            return self._service.authenticate_bearer(header)
+            token = self._service.authenticate_bearer(header)
         except InvalidToken as exc:
             raise Unauthorized(str(exc)) from None
+        sim = simulated(token.grant.context.sim_error, "fhir")
+        if sim is not None:
+            raise Unauthorized(sim.description)
+        return token
 
     def decide(self, token: AccessToken, letter: str, rtype: str) -> Decision:
         return decide(token, letter, rtype, self._patient_of_user(token.user) if token.user else None)

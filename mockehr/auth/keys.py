@@ -31,6 +31,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._current: list = []  # [rsa, ec]
         self._retired: list = []  # old keys still published and accepted
+        self._forgers: dict = {}  # kid -> a key of the same type that is never published
 
     # -- lifecycle --------------------------------------------------------
     def _ensure(self) -> None:
@@ -91,9 +92,19 @@ class KeyRing:
             keys.append(public)
         return {"keys": keys}
 
-    def sign(self, claims: dict, alg: str = "RS256", typ: str = "JWT") -> str:
+    def sign(self, claims: dict, alg: str = "RS256", typ: str = "JWT", forged: bool = False) -> str:
+        """forged (the bad-signature fault): signed by a key that is not in the JWKS, under a
+        published kid, so verifiers find the key and the signature fails."""
         key = self.key_for(alg)
-        return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[alg])
+        signer = self._forger(key) if forged else key
+        return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, signer, algorithms=[alg])
+
+    def _forger(self, key):
+        with self._lock:
+            if key.kid not in self._forgers:
+                fresh = _new_pair()[0 if key.key_type == "RSA" else 1]
+                self._forgers[key.kid] = _import({**fresh.as_dict(private=True), "kid": key.kid})
+            return self._forgers[key.kid]
 
     def verify(self, token: str) -> tuple[dict, dict]:
         """(header, claims) of a token signed by one of our published keys; raises JoseError."""

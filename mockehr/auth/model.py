@@ -104,6 +104,7 @@ class AuthContext:
     nonce: str | None = None
     auth_time: int | None = None
     launch_id: str | None = None
+    sim_error: str | None = None  # a SIM_ERRORS name from the launch or the client: fails a later step
 
     # Authlib asks users for an id.
     def get_user_id(self) -> str | None:

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from joserfc.jwk import KeySet
 
+from mockehr.auth.sim_errors import check_sim_error
+
 TOKEN_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 ASSERTION_ALGS = ("RS384", "ES384", "RS256", "ES256")  # SMART requires RS384 and ES384 support
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -354,6 +356,8 @@ def _json_copy(value, depth: int = 0):
 def _extra(body: dict) -> dict:
     for name in _EXTRA_BOOLS:
         _boolean(body, name)
+    if problem := check_sim_error(body.get("sim_error")):  # mockehr's own: a simulated error for this client
+        raise _bad(problem)
     known = (set(ClientMetadata.__dataclass_fields__) - {"extra"}) | _SERVER_OWNED
     extra = {}
     for name, value in body.items():

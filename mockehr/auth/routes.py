@@ -12,6 +12,7 @@ from mockehr.auth import authorize, discovery
 from mockehr.auth.model import redact
 from mockehr.auth.registration import RegistrationError, validate_client_metadata
 from mockehr.auth.service import AuthService
+from mockehr.auth.sim_errors import simulated
 from mockehr.auth.tokens import InvalidToken
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -64,6 +65,18 @@ def build_blueprint() -> Blueprint:
         try:
             req = authorize.check_request(params, client, redirect_uri,
                                           authorize.Policy(where.fhir_base, service.strict), service.state.launch)
+            sim = simulated(req.sim_error, "authorize")
+            if sim is not None and sim.error != "invalid_scope":
+                # a bad client_id or redirect_uri is never answered with a redirect (RFC 6749 4.1.2.1)
+                service.audit.record("authorize", "failure", client=client.client_id, reason=sim.description)
+                return render_template("auth_error.html", message=sim.description), 400
+            if sim is not None:
+                raise authorize.RedirectError(sim.error, sim.description)
+            denial = service.faults.on_event("deny")
+            if denial is not None:
+                service.fault_fired(denial)
+                raise authorize.RedirectError("access_denied", f"the user denied access (simulated by fault "
+                                              f"{denial.fault_id}: {denial.spec.text})")
             if not service.auto_approve:
                 return authorize_in_pages(req)
             ctx = service.auto_context(req)

@@ -24,9 +24,13 @@ from flask import request as flask_request
 from mockehr.auth.assertion import authenticate_private_key_jwt
 from mockehr.auth.model import AuthContext, CodeRecord, Grant, digest
 from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes, within_registration
+from mockehr.auth.sim_errors import simulated
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import Issuer, TokenService
+from mockehr.faults import FaultBoard
 
+_SIMULATED = {"invalid_client": InvalidClientError, "invalid_grant": InvalidGrantError,
+              "invalid_scope": InvalidScopeError}
 ALL_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 4.1
@@ -82,6 +86,7 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):
                                     "not its hash")
         if not hmac.compare_digest(s256(verifier), record.challenge):
             raise InvalidGrantError("code_verifier does not match the code_challenge (S256)")
+        self.auth.simulate(record.context.sim_error, "token")
 
     def create_token_response(self):
         # Claim the code atomically: two exchanges racing past query_authorization_code must not both win.
@@ -118,8 +123,6 @@ class SmartRefreshGrant(grants.RefreshTokenGrant):
         token = self.request.form.get("refresh_token")
         if not token:
             raise InvalidRequestError("refresh_token is missing")
-        if self.auth.refresh_disabled():
-            raise InvalidGrantError("refresh tokens are refused right now (expire-refresh fault)")
         grant, current = self.auth.state.grant_for_refresh(token)
         if grant is None:
             raise InvalidGrantError("refresh_token is not known to this server")
@@ -131,6 +134,12 @@ class SmartRefreshGrant(grants.RefreshTokenGrant):
             self.auth.state.revoke_grant(grant)
             raise InvalidGrantError("refresh_token was already used and rotated; the whole grant is now revoked "
                                     "(refresh token reuse)")
+        firing = self.auth.faults.on_event("expire-refresh")
+        if firing is not None:
+            self.auth.fault_fired(firing)
+            raise InvalidGrantError(f"refresh_token has expired (simulated by fault {firing.fault_id}: "
+                                    f"{firing.spec.text})")
+        self.auth.simulate(grant.context.sim_error, "token", "refresh")
         return grant
 
     def _validate_token_scope(self, grant: Grant):
@@ -186,6 +195,7 @@ class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
         if not system or wrong:
             raise InvalidScopeError("backend services ask for system/ scopes only, e.g. system/*.rs"
                                     + (f"; not allowed here: {' '.join(wrong)}" if wrong else ""))
+        self.auth.simulate(self.request.client.metadata.extra.get("sim_error"), "backend")
         self.granted_scope = self._within_registered_scope(scopes)
 
     def _within_registered_scope(self, scopes) -> str:
@@ -202,7 +212,8 @@ class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def create_token_response(self):
         client = self.request.client
-        grant = self.auth.state.add_grant(client.client_id, self.granted_scope, AuthContext())
+        context = AuthContext(sim_error=client.metadata.extra.get("sim_error"))
+        grant = self.auth.state.add_grant(client.client_id, self.granted_scope, context)
         token = self.generate_token(user=grant, scope=self.granted_scope, include_refresh_token=False)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
@@ -216,12 +227,14 @@ def _client_secret_basic(query_client, request):
 
 
 class SmartAuthorizationServer(AuthorizationServer):
-    def __init__(self, state: AuthState, tokens: TokenService, where, refresh_disabled=lambda: False):
+    def __init__(self, state: AuthState, tokens: TokenService, where, faults: FaultBoard,
+                 fault_fired=lambda firing: None):
         super().__init__()
         self.state = state
         self.tokens = tokens
         self.where = where  # () -> Issuer for the current request
-        self.refresh_disabled = refresh_disabled
+        self.faults = faults
+        self.fault_fired = fault_fired  # audits a fault that fired here
         self.strict = False
         self.events: list = []
         self._query_client = state.clients.get
@@ -232,6 +245,13 @@ class SmartAuthorizationServer(AuthorizationServer):
         self.register_grant(SmartCodeGrant)
         self.register_grant(SmartRefreshGrant)
         self.register_grant(SmartClientCredentialsGrant)
+
+    @staticmethod
+    def simulate(name: str | None, *stages: str) -> None:
+        """Raise the simulated error (launch or client sim_error) if it belongs to one of these stages."""
+        sim = simulated(name, *stages)
+        if sim is not None:
+            raise _SIMULATED[sim.error](sim.description)
 
     def _private_key_jwt(self, query_client, request):
         where: Issuer = self.where()

@@ -13,14 +13,19 @@ from mockehr.auth.keys import KeyRing
 from mockehr.auth.model import AuthContext, Client, redact
 from mockehr.auth.registration import RegistrationError, validate_client_metadata
 from mockehr.auth.server import CONFIDENTIAL_METHODS, SmartAuthorizationServer
+from mockehr.auth.scopes import ScopeError, parse_scopes
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService, launch_context
+from mockehr.faults import FaultBoard
 
 
 class AuthService:
     def __init__(self, *, data_dir: Path | None, root_url: Callable[[], str], directory: authorize.Directory,
                  user_claims: Callable[[str], dict], audit: AuditLog, auto_approve: bool, strict: bool,
-                 token_lifetime: int, clock):
+                 token_lifetime: int, clock, faults: FaultBoard | None = None):
+        self.faults = faults or FaultBoard()
+        # The clock fault moves the authorization server's clock (iat, exp, code and launch expiry).
+        clock = _skewed(clock, self.faults)
         self.root_url = root_url
         self.directory = directory
         self.audit = audit
@@ -30,9 +35,19 @@ class AuthService:
         self.clock = clock
         self.state = AuthState(data_dir, clock)
         self.keys = KeyRing(data_dir)
-        self.tokens = TokenService(self.state, self.keys, lambda: self.token_lifetime, user_claims)
-        self.server = SmartAuthorizationServer(self.state, self.tokens, self.where)
+        self.tokens = TokenService(self.state, self.keys, self._lifetime, user_claims,
+                                   forged=lambda: self.faults.active("bad-signature") is not None)
+        self.server = SmartAuthorizationServer(self.state, self.tokens, self.where, self.faults, self.fault_fired)
         self.server.strict = strict
+
+    def fault_fired(self, firing, **details) -> None:
+        """Every fired fault is an audit event (the inspector shows them)."""
+        self.audit.record("fault", "fired", fault=firing.fault_id, fault_kind=firing.spec.kind, spec=firing.spec.text,
+                          reason=firing.spec.describe(), **details)
+
+    def _lifetime(self) -> int:
+        fault = self.faults.active("token-lifetime")
+        return fault.params["seconds"] if fault else self.token_lifetime
 
     def where(self) -> Issuer:
         root = self.root_url()
@@ -54,6 +69,30 @@ class AuthService:
         self.audit.record("registration", client=client_id, redirect_uri=redirect_uri,
                           reason="unknown client_id registered on the spot as a public client (permissive mode)")
         return client
+
+    def mint_direct(self, client_id: str, scope: str, patient: str | None = None, user: str | None = None,
+                    encounter: str | None = None) -> dict:
+        """A token response without a flow (POST /admin/tokens, `mockehr token --patient`): the same
+        TokenService as the token endpoint, audited as a token issue. ValueError says what is wrong."""
+        try:
+            scopes = parse_scopes(scope)
+        except ScopeError as exc:
+            raise ValueError(str(exc)) from None
+        if "patient" in scopes.contexts() and not patient:
+            raise ValueError("patient/ scopes need a patient in context: add \"patient\"")
+        client = self.state.clients.get(client_id)
+        if client is None:
+            # confidential, so that it may hold system/ tokens; nobody learns its secret
+            metadata = validate_client_metadata({"token_endpoint_auth_method": "client_secret_basic",
+                                                 "client_name": client_id, "grant_types": ["client_credentials"]})
+            client, _ = self.state.clients.register(metadata, client_id=client_id, auto=True)
+        context = AuthContext(user=user, patient=patient, encounter=encounter,
+                              auth_time=int(self.clock()) if user else None)
+        grant = self.state.add_grant(client.client_id, scopes.text(), context)
+        answer = self.tokens.issue(self.where(), client, grant, scopes.text(), include_refresh=True)
+        self.audit.record("token", grant_type="direct (control API)", client=client.client_id, user=user,
+                          patient=patient, encounter=encounter, scope=answer["scope"])
+        return answer
 
     # -- authorization --------------------------------------------------------
     def issue_code(self, req: authorize.AuthorizeRequest, ctx: AuthContext, scope: str) -> str:
@@ -121,3 +160,10 @@ class AuthService:
             return False
         self.state.revoke_grant(grant)
         return True
+
+
+def _skewed(clock: Callable[[], float], faults: FaultBoard) -> Callable[[], float]:
+    def now() -> float:
+        fault = faults.active("clock")
+        return clock() + (fault.params["offset"] if fault else 0)
+    return now

@@ -5,8 +5,9 @@ launch minted with `sim_error` (POST /admin/launches, the launcher page) or a
 client registered with the non-standard metadata field `sim_error` makes the
 named step fail the way a real EHR would, with the spec's error shape.
 
-`stage` says where it fires: authorize, token (code or refresh exchange),
-backend (client_credentials), fhir (every FHIR call with the tokens it led to).
+`stage` says where it fires: authorize, token (code exchange and refresh),
+refresh (refresh only), backend (client_credentials), fhir (every FHIR call
+with the tokens it led to).
 """
 
 from __future__ import annotations
@@ -67,3 +68,9 @@ def check_sim_error(value: object) -> str | None:
     if value is None or value in SIM_ERRORS:
         return None
     return f"unknown sim_error {value!r}; known: {', '.join(SIM_ERRORS)}"
+
+
+def simulated(name: str | None, *stages: str) -> SimError | None:
+    """The simulated error `name` if it fires at one of `stages`, else None."""
+    sim = SIM_ERRORS.get(name or "")
+    return sim if sim is not None and sim.stage in stages else None

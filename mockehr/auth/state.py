@@ -160,7 +160,7 @@ class AuthState:
     # -- requests waiting for the user (login, pickers, consent) -------------
     def add_pending(self, req) -> PendingAuthorization:
         now = self.clock()
-        pending = PendingAuthorization(new_secret(16), req, AuthContext(nonce=req.nonce), new_secret(16), now,
+        pending = PendingAuthorization(new_secret(16), req, AuthContext(nonce=req.nonce, sim_error=req.sim_error), new_secret(16), now,
                                        now + PENDING_LIFETIME)
         with self.lock:
             for old_id, old in list(self.pending.items()):
@@ -235,6 +235,15 @@ class AuthState:
         with self.lock:
             grant.revoked = True
             self._saved()
+
+    def revoke_all(self) -> int:
+        """Every grant issued so far stops working (the revoke-all fault); answers how many."""
+        with self.lock:
+            live = [grant for grant in self.grants.values() if not grant.revoked]
+            for grant in live:
+                grant.revoked = True
+            self._saved()
+            return len(live)
 
     def remember_assertion(self, jti: str, exp: float) -> bool:
         """False if this client-assertion jti was seen before (a replay)."""

@@ -54,8 +54,9 @@ class Issuer:
 
 class TokenService:
     def __init__(self, state: AuthState, keys: KeyRing, lifetime: Callable[[], int],
-                 user_claims: Callable[[str], dict]):
+                 user_claims: Callable[[str], dict], forged: Callable[[], bool] = lambda: False):
         self.state = state
+        self.forged = forged  # the bad-signature fault: sign new tokens with a key not in the JWKS
         self.keys = keys
         self.lifetime = lifetime  # seconds an access token lives (faults may change it)
         self.user_claims = user_claims  # "Practitioner/x" -> {"name": ..., "email": ...}
@@ -75,7 +76,8 @@ class TokenService:
         if ctx.user and scopes.fhir_user:
             claims["fhirUser"] = f"{where.fhir_base}/{ctx.user}"
         self.state.attach_access_token(grant, jti)
-        response: dict = {"access_token": self.keys.sign(claims, "RS256", typ="at+jwt"), "token_type": "Bearer",
+        response: dict = {"access_token": self.keys.sign(claims, "RS256", typ="at+jwt",
+                                                                   forged=self.forged()), "token_type": "Bearer",
                           "expires_in": lifetime, "scope": scope}
         if scopes.openid and ctx.user:
             response["id_token"] = self.id_token(where, client, ctx, scopes, now, lifetime)
@@ -93,7 +95,7 @@ class TokenService:
         if ctx.nonce:
             claims["nonce"] = ctx.nonce
         claims.update(self.identity_claims(where, ctx.user, scopes))
-        return self.keys.sign(claims, "RS256")
+        return self.keys.sign(claims, "RS256", forged=self.forged())
 
     def identity_claims(self, where: Issuer, user: str, scopes: ScopeSet) -> dict:
         """The OIDC claims about the user that these scopes release (id_token and userinfo)."""

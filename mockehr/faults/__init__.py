@@ -1,7 +1,8 @@
 """Fault injection: parse fault specs, match them to requests and decisions, fire them.
 
-Pure logic (no Flask, no I/O); the app wires it into a request hook, the
-/admin/faults API, the authorization server and the CLI.
+spec.py and board.py are pure logic (no Flask, no I/O); hook.py is the Flask
+side (the request hook and the fault answers), wired by the app, and the
+/admin/faults API, the authorization server and the CLI use the board.
 
 Spec grammar: `KIND[:key=value[,key=value...]]` (see DESIGN.md, "Fault specs").
 
