@@ -28,6 +28,7 @@ from mockehr.paths import seed_data_dir
 from mockehr.store import dataset
 from mockehr.store.overlay import Overlay
 from mockehr.store.store import Store
+from mockehr.views import sample_app
 
 log = logging.getLogger("mockehr")
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(build_blueprint())
     app.register_blueprint(admin.build_blueprint())
     app.register_blueprint(pages.build_blueprint())
+    app.register_blueprint(sample_app.build_blueprint())
     _install_cors(app)
     _install_error_handlers(app)
     return app

@@ -28,7 +28,8 @@ COOKIE = "mockehr_browser"
 LIST_LIMIT = 50  # rows a list shows before asking for a search
 PAGE_HEADERS = {
     "Cache-Control": "no-store", "Pragma": "no-cache",  # the pages carry CSRF tokens
-    "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY",  # no clickjacking consent
+    # No clickjacking of login or consent from other sites; the simulated EHR frame (same origin) may frame them.
+    "Content-Security-Policy": "frame-ancestors 'self'", "X-Frame-Options": "SAMEORIGIN",
     "Referrer-Policy": "no-referrer",
 }
 EXPIRED = ("This sign-in request is unknown or has expired (they last 30 minutes and work once). "
