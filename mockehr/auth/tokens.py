@@ -116,8 +116,10 @@ class TokenService:
             raise InvalidToken(f"the token is not one this server signed ({type(exc).__name__})") from None
         if header.get("typ") != "at+jwt":
             raise InvalidToken("this is not an access token (an id_token cannot be used as a bearer token)")
-        now = self.state.clock()
-        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= now:
+        # iat and exp are whole seconds with iat truncated, so a token lives through its whole exp second:
+        # a token with expires_in 1 minted at x.9 s must not be dead 0.1 s later (RFC 6749 5.1).
+        now = int(self.state.clock())
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < now:
             raise InvalidToken("the access token has expired")
         if claims.get("aud") != fhir_base:
             raise InvalidToken(f"the access token is for {claims.get('aud')!r}, not for {fhir_base!r}")

@@ -91,7 +91,11 @@ def fault_response(firing: Firing, auth) -> Response:
     why = _reason(firing, status)
     headers = {"Retry-After": str(firing.action["retry_after"])} if "retry_after" in firing.action else {}
     path = request.path
-    if path == "/fhir" or path.startswith("/fhir/"):
+    fhir = path == "/fhir" or path.startswith("/fhir/")
+    if status == 401:  # RFC 9110 15.5.2: a 401 says how to authenticate
+        headers["WWW-Authenticate"] = (f'Bearer error="invalid_token", error_description="{why}"' if fhir
+                                       else 'Basic realm="mockehr"')
+    if fhir:
         code = _FHIR_CODES.get(status, "exception" if status >= 500 else "processing")
         outcome = {"resourceType": "OperationOutcome",
                    "issue": [{"severity": "error", "code": code, "diagnostics": why}]}
