@@ -89,7 +89,7 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
 
     `encounter_patient(id)` answers the patient id an encounter belongs to (None if unknown)."""
     known = {"patient", "encounter", "user", "app_url", "need_patient_banner", "smart_style_url", "intent",
-             "fhirContext", "sim_error"}
+             "fhirContext", "sim_error", "skip_consent"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise AdminError(400, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -124,7 +124,10 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
     sim_error = body.get("sim_error")
     if problem := check_sim_error(sim_error):
         raise AdminError(400, problem)
-    return {"sim_error": sim_error, "patient": patient.removeprefix("Patient/") if patient else None,
+    skip_consent = body.get("skip_consent", False)
+    if not isinstance(skip_consent, bool):
+        raise AdminError(400, "skip_consent must be true or false")
+    return {"sim_error": sim_error, "skip_consent": skip_consent, "patient": patient.removeprefix("Patient/") if patient else None,
             "encounter": encounter.removeprefix("Encounter/") if encounter else None,
             "user": user, "app_url": body.get("app_url"), "need_patient_banner": banner,
             "smart_style_url": style, "intent": body.get("intent"), "fhir_context": context}

@@ -29,6 +29,7 @@ from mockehr.store import dataset
 from mockehr.store.overlay import Overlay
 from mockehr.store.store import Store
 from mockehr.views import sample_app
+from mockehr.views import launcher
 
 log = logging.getLogger("mockehr")
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.build_blueprint())
     app.register_blueprint(pages.build_blueprint())
     app.register_blueprint(sample_app.build_blueprint())
+    app.register_blueprint(launcher.build_blueprint())
     _install_cors(app)
     _install_error_handlers(app)
     return app

@@ -1,10 +1,10 @@
-"""Pages for people, served from launcher/ (templates and static files)."""
+"""Pages for people, served from launcher/ (templates and static files), and the patient rows they list."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint
 
 from mockehr.paths import launcher_dir
 
@@ -43,15 +43,7 @@ def patient_rows(store, today: date) -> list[dict]:
 
 
 def build_blueprint() -> Blueprint:
+    """Static files of the pages (CSS, scripts, the sample app); the launcher at ROOT/ is mockehr.views.launcher."""
     folder = launcher_dir()
-    bp = Blueprint("pages", __name__, template_folder=str(folder / "templates"),
-                   static_folder=str(folder / "static"), static_url_path="/static")
-
-    @bp.get("/")
-    def home():
-        root = current_app.config["MOCKEHR_ROOT_URL"]()
-        store = current_app.extensions["mockehr.store"]
-        return render_template("home.html", root=root, fhir_base=root + "/fhir",
-                               patients=patient_rows(store, date.today()))
-
-    return bp
+    return Blueprint("pages", __name__, template_folder=str(folder / "templates"),
+                     static_folder=str(folder / "static"), static_url_path="/static")

@@ -86,6 +86,7 @@ class Launch:
     intent: str | None = None
     fhir_context: list = field(default_factory=list)
     sim_error: str | None = None  # a SIM_ERRORS name: this launch fails at that step
+    skip_consent: bool = False  # the EHR has consented for the user: no consent page for this launch
     created: float = 0.0
     expires: float = 0.0
 

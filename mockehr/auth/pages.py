@@ -256,7 +256,13 @@ def build_blueprint() -> Blueprint:
     @bp.get("/auth/consent")
     def consent_page():
         v, elsewhere = landing(CONSENT)
-        return elsewhere or consent_view(v)
+        if elsewhere:
+            return elsewhere
+        if v.req.launch is not None and v.req.launch.skip_consent:  # the EHR consented for the user
+            scope = granted_scope(v.req, v.ctx)
+            if scope:
+                return approve(v, scope, decision="skipped: the launch says skip_consent")
+        return consent_view(v)
 
     @bp.post("/auth/consent")
     def consent_decide():
@@ -280,11 +286,17 @@ def build_blueprint() -> Blueprint:
         if not scope:
             return consent_view(v, 400, "Nothing was ticked that this app could be given. Tick at least one "
                                         "permission, or choose Deny.")
+        return approve(v, scope, decision="approved",
+                       refused=" ".join(consent.refused_scopes(req.scopes, approved)) or None)
+
+    def approve(v: Visit, scope: str, **decision) -> Response:
+        service, req, ctx = _auth(), v.req, v.ctx
         code = service.issue_code(req, ctx, scope)
         finish(v)
-        service.audit.record("consent", **who, decision="approved", scope=scope,
-                             refused=" ".join(consent.refused_scopes(req.scopes, approved)) or None)
-        return authorization_redirect(req.redirect_uri, req.state, where.issuer, code=code)
+        service.audit.record("consent", client=req.client.client_id, user=ctx.user, patient=ctx.patient,
+                             encounter=ctx.encounter, launch="ehr" if req.is_ehr_launch else "standalone",
+                             scope=scope, **decision)
+        return authorization_redirect(req.redirect_uri, req.state, service.where().issuer, code=code)
 
     def finish(v: Visit) -> None:
         _auth().state.finish_pending(v.pending.request_id)

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from mockehr.auth import authorize, discovery
 from mockehr.auth.model import redact
-from mockehr.auth.registration import RegistrationError, validate_client_metadata
+from mockehr.auth.registration import RegistrationError
 from mockehr.auth.service import AuthService
 from mockehr.auth.sim_errors import simulated
 from mockehr.auth.tokens import InvalidToken
@@ -118,17 +118,13 @@ def build_blueprint() -> Blueprint:
             return oauth_error("invalid_client_metadata", "send the client metadata as a JSON object "
                                "(Content-Type: application/json)")
         try:
-            metadata = validate_client_metadata(body)
+            client, secret, metadata = service.register_client(body)
         except RegistrationError as exc:
-            service.audit.record("registration", "failure", error=exc.error, reason=exc.description)
             return oauth_error(exc.error, exc.description)
-        client, secret = service.state.clients.register(metadata)
         answer = {"client_id": client.client_id, "client_id_issued_at": int(client.created)}
         if secret:
             answer.update({"client_secret": secret, "client_secret_expires_at": 0})
         answer.update(metadata.to_response())
-        service.audit.record("registration", client=client.client_id, client_name=metadata.client_name,
-                             method=metadata.token_endpoint_auth_method)
         return json_answer(answer, 201, NO_STORE)
 
     @bp.route("/auth/userinfo", methods=["GET", "POST"])

@@ -70,6 +70,18 @@ class AuthService:
                           reason="unknown client_id registered on the spot as a public client (permissive mode)")
         return client
 
+    def register_client(self, body: object, **audit_fields) -> tuple[Client, str | None, object]:
+        """RFC 7591 registration: (client, secret or None, metadata); RegistrationError (audited) if refused."""
+        try:
+            metadata = validate_client_metadata(body)
+        except RegistrationError as exc:
+            self.audit.record("registration", "failure", error=exc.error, reason=exc.description, **audit_fields)
+            raise
+        client, secret = self.state.clients.register(metadata)
+        self.audit.record("registration", client=client.client_id, client_name=metadata.client_name,
+                          method=metadata.token_endpoint_auth_method, **audit_fields)
+        return client, secret, metadata
+
     def mint_direct(self, client_id: str, scope: str, patient: str | None = None, user: str | None = None,
                     encounter: str | None = None) -> dict:
         """A token response without a flow (POST /admin/tokens, `mockehr token --patient`): the same

@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
@@ -549,3 +549,27 @@ def test_rows_for_the_pages():
         {"ref": "Practitioner/d", "id": "d", "name": "Dr. Ann Lee, MD", "role": "Doctor"}]
     assert consent.matches({"name": "Phạm Thị Ánh", "id": "x"}, "pham anh")
     assert consent.redirect_host("com.example.app:/cb") == "com.example.app:"
+
+
+def test_a_skip_consent_launch_with_a_user_goes_straight_back_to_the_app(root):
+    launch = requests.post(f"{root}/admin/launches", timeout=30, json={
+        "patient": ADULT, "user": "Practitioner/pr-brennan", "skip_consent": True}).json()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    session = requests.Session()
+    answer = session.get(f"{root}/auth/authorize", allow_redirects=False, timeout=30, params={
+        "response_type": "code", "client_id": "skip-app", "redirect_uri": REDIRECT, "scope": "launch patient/*.rs",
+        "aud": f"{root}/fhir", "state": "s9", "launch": launch["launch"], "code_challenge": challenge,
+        "code_challenge_method": "S256"})
+    pages = []
+    while answer.headers["Location"].startswith(root):  # login, then consent: each skips itself
+        pages.append(urlsplit(answer.headers["Location"]).path)
+        answer = session.get(answer.headers["Location"], allow_redirects=False, timeout=30)
+        assert answer.status_code == 302, answer.text[:300]
+    assert pages[-1] == "/auth/consent"
+    params = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    assert params["state"] == "s9" and "code" in params
+    consent = [e for e in audit(root) if e["type"] == "consent" and e.get("client") == "skip-app"]
+    assert consent[-1]["decision"].startswith("skipped") and consent[-1]["scope"] == "launch patient/*.rs"
+    refused = requests.post(f"{root}/admin/launches", timeout=30, json={"patient": ADULT, "skip_consent": "yes"})
+    assert refused.status_code == 400 and "skip_consent must be true or false" in refused.json()["error"]
