@@ -6,11 +6,12 @@ import logging
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from mockehr import admin, pages
+from mockehr import admin, capture, pages
 from mockehr.audit import AuditLog
 from mockehr.auth import manage, pages as auth_pages, routes as auth_routes
 from mockehr.auth.service import AuthService
@@ -28,8 +29,9 @@ from mockehr.paths import seed_data_dir
 from mockehr.store import dataset
 from mockehr.store.overlay import Overlay
 from mockehr.store.store import Store
-from mockehr.views import sample_app
+from mockehr.views import inspector, patients
 from mockehr.views import launcher
+from mockehr.views import sample_app
 
 log = logging.getLogger("mockehr")
 
@@ -57,16 +59,19 @@ def start_faults(settings: Settings) -> FaultBoard:
     return board
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, clock: Callable[[], float] | None = None) -> Flask:
+    """clock: the time source of the store, the audit trail and the authorization server (epoch
+    seconds; default time.time). MockEHR passes a movable one (`ehr.clock.advance(...)`)."""
     settings = settings or Settings()
     app = Flask("mockehr", static_folder=None)
     app.json.sort_keys = False
-    clock = time.time
+    clock = clock or time.time
     store = Store(list(load_base(settings)), Overlay(settings.data_dir), extract, clock)
     audit = AuditLog(clock)
     app.extensions["mockehr.settings"] = settings
     app.extensions["mockehr.store"] = store
     app.extensions["mockehr.audit"] = audit
+    capture.install(app)  # first hooks: sees every exchange, faulted ones too
     app.extensions["mockehr.auth"] = auth = AuthService(
         data_dir=settings.data_dir, root_url=lambda: root_url(settings), directory=build_directory(store),
         user_claims=lambda user: user_claims(store, user), audit=audit, auto_approve=settings.auto_approve,
@@ -88,8 +93,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(build_blueprint())
     app.register_blueprint(admin.build_blueprint())
     app.register_blueprint(pages.build_blueprint())
-    app.register_blueprint(sample_app.build_blueprint())
+    app.register_blueprint(inspector.build_blueprint())
+    app.register_blueprint(patients.build_blueprint())
     app.register_blueprint(launcher.build_blueprint())
+    app.register_blueprint(sample_app.build_blueprint())
     _install_cors(app)
     _install_error_handlers(app)
     return app

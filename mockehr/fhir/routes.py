@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, current_app, g, request
 
 from mockehr.fhir import bundle, http
@@ -56,10 +58,20 @@ def _audit(response: Response) -> Response:
     if outcome == "failure" and response.mimetype in ("application/fhir+json", "application/json"):
         detail = (response.get_json(silent=True) or {}).get("issue", [{}])[0].get("diagnostics")
     current_app.extensions["mockehr.audit"].record(
-        "fhir", outcome, method=request.method, path=request.full_path.rstrip("?"), status=response.status_code,
+        "fhir", outcome, method=request.method, path=_audited_path(), status=response.status_code,
         client=token.client_id if token else None, user=token.user if token else None,
         patient=token.patient if token else None, reason=detail)
     return response
+
+
+def _audited_path() -> str:
+    """The path and query; a token an app put in the query (?access_token=, which this server does not
+    accept: RFC 6750 2.3 is discouraged) is cut to its first characters, never stored whole."""
+    if "access_token" not in request.args:
+        return request.full_path.rstrip("?")
+    query = [(name, value[:6] + "…" if name == "access_token" else value)
+             for name, value in request.args.items(multi=True)]
+    return f"{request.path}?{urlencode(query)}"
 
 
 def _version_headers(version: Version, with_location: bool = False) -> dict:

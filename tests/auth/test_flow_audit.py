@@ -8,7 +8,7 @@ import re
 
 import requests
 
-from tests.auth.conftest import ASSERTION_TYPE, basic, client_assertion, new_observation, new_verifier
+from tests.auth.conftest import ASSERTION_TYPE, basic, client_assertion, new_observation, new_verifier, rsa_key
 
 SCOPE = "launch/patient openid fhirUser patient/*.rs offline_access"
 
@@ -97,3 +97,11 @@ def test_fhir_failures_say_why(ehr):
     refused = [e for e in ehr.audit() if e["type"] == "fhir" and e["path"] == "/fhir/Patient/pat-b"][-2:]
     assert [e["status"] for e in refused] == [403, 401]
     assert all(e.get("reason") for e in refused), refused
+
+
+def test_a_token_sent_in_the_query_never_lands_whole_in_the_audit_trail(ehr):
+    token = ehr.system_token(rsa_key())
+    answer = requests.get(f"{ehr.fhir_base}/Patient", params={"access_token": token, "_count": "1"}, timeout=30)
+    assert answer.status_code == 401  # only the Authorization header carries tokens here
+    events = requests.get(f"{ehr.url}/admin/audit", timeout=30).text
+    assert token not in events and token[:6] + "…" in events
