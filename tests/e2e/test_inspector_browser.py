@@ -4,26 +4,18 @@ appear without a reload. Screenshots go to /tmp/shots/views-e2e-*.png."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from mockehr.config import Settings
 from mockehr.server import ServerThread
 from tests.auth.conftest import Ehr
+from tests.e2e.browser import SHOTS, chromium, playwright_api
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path("/tmp/shots")
 PATIENT = "p00001-diabetes-htn"
 SCOPE = "launch openid fhirUser patient/*.rs offline_access"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the browser tests need it",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                                                             "(pip install -e '.[test]')")
+sync_api = playwright_api()
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +26,8 @@ def ehr():
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 def shot(page, name: str) -> None:

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import re
 import secrets
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -16,19 +15,12 @@ import requests
 
 from mockehr.config import Settings
 from mockehr.server import ServerThread
+from tests.e2e.browser import SHOTS, chromium, playwright_api
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path("/tmp/shots")
 APP = "http://app.example"
 ROMERO = "p00003-child-asthma"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the browser tests need it",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                                                             "(pip install -e '.[test]')")
+sync_api = playwright_api()
 expect = sync_api.expect
 LAUNCH = re.compile(r"^Launch")
 
@@ -48,10 +40,8 @@ def auto_server():
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 class Tab:

@@ -8,7 +8,6 @@ launch URL, click through the auth pages, read what the app shows. Screenshots g
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,21 +15,14 @@ import requests
 from mockehr.config import Settings
 from mockehr.server import ServerThread
 from tests.helpers import authorized_session
+from tests.e2e.browser import SHOTS, chromium, playwright_api
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path("/tmp/shots")
 PATIENT = "p00001-diabetes-htn"
 PATIENT_NAME = "James Thomas Mckinney"
 USER = "Practitioner/pr-okafor"
 CLIENT_ID = "mockehr-sample-app"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'); the browser tests need it",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                                                             "(pip install -e '.[test]')")
+sync_api = playwright_api()
 expect = sync_api.expect
 
 
@@ -49,10 +41,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 class Tab:
