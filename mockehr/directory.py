@@ -60,3 +60,11 @@ def patient_of_user(store: Store, user: str) -> str | None:
             if ref.startswith("Patient/"):
                 return ref.split("/", 1)[1]
     return None
+
+
+def encounters_of(store: Store, patient_id: str | None) -> list[dict]:
+    """The live Encounter resources of a patient (for the encounter picker and the launcher)."""
+    if not patient_id:
+        return []
+    ids = store.index("Encounter").lookup("patient", f"Patient/{patient_id}")
+    return [v.resource for v in (store.read("Encounter", rid) for rid in ids) if v and v.resource]

@@ -22,6 +22,7 @@ from mockehr.auth.model import PendingAuthorization, digest, new_secret
 from mockehr.auth.routes import authorization_redirect
 from mockehr.auth.scopes import parse_scopes
 from mockehr.auth.service import AuthService
+from mockehr.directory import encounters_of
 from mockehr.paths import launcher_dir
 
 COOKIE = "mockehr_browser"
@@ -347,9 +348,4 @@ def _person(ref: str | None) -> dict | None:
 
 
 def _encounters(patient_id: str | None) -> list[dict]:
-    if not patient_id:
-        return []
-    store = _store()
-    ids = store.index("Encounter").lookup("patient", f"Patient/{patient_id}")
-    resources = [v.resource for v in (store.read("Encounter", rid) for rid in ids) if v and v.resource]
-    return consent.encounter_rows(resources)
+    return consent.encounter_rows(encounters_of(_store(), patient_id))

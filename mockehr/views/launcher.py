@@ -21,6 +21,7 @@ from mockehr.admin import AdminError, mint_launch
 from mockehr.auth import consent
 from mockehr.auth.registration import RegistrationError
 from mockehr.auth.service import AuthService
+from mockehr.directory import encounters_of
 from mockehr.auth.sim_errors import SIM_ERRORS
 from mockehr.pages import patient_rows
 from mockehr.paths import launcher_dir
@@ -174,10 +175,5 @@ def _launch_url(o: lo.LaunchOptions, iss: str, minted: dict | None) -> str | Non
     return None
 
 
-def _encounters(patient_id: str) -> list[dict]:
-    if not patient_id:
-        return []
-    store = _store()
-    ids = store.index("Encounter").lookup("patient", f"Patient/{patient_id}")
-    resources = [v.resource for v in (store.read("Encounter", rid) for rid in ids) if v and v.resource]
-    return consent.encounter_rows(resources)
+def _encounters(patient_id: str | None) -> list[dict]:
+    return consent.encounter_rows(encounters_of(_store(), patient_id))

@@ -11,27 +11,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from mockehr.config import Settings
-from mockehr.server import ServerThread
-from tests.e2e.browser import chromium, playwright_api
+from tests.e2e.browser import playwright_api
 
 APP = "http://app.example"
 REDIRECT = f"{APP}/callback"
 LAB = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
 sync_api = playwright_api()
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ServerThread(Settings(port=0)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 def open_app(browser, javascript: bool = True):

@@ -10,7 +10,7 @@ import pytest
 from mockehr.config import Settings
 from mockehr.server import ServerThread
 from tests.auth.conftest import Ehr
-from tests.e2e.browser import SHOTS, chromium, playwright_api
+from tests.e2e.browser import SHOTS, playwright_api
 
 PATIENT = "p00001-diabetes-htn"
 SCOPE = "launch openid fhirUser patient/*.rs offline_access"
@@ -22,12 +22,6 @@ sync_api = playwright_api()
 def ehr():
     with ServerThread(Settings(port=0, auto_approve=True)) as server:
         yield Ehr(server)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 def shot(page, name: str) -> None:

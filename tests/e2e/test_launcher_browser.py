@@ -13,9 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from mockehr.config import Settings
-from mockehr.server import ServerThread
-from tests.e2e.browser import SHOTS, chromium, playwright_api
+from tests.e2e.browser import SHOTS, playwright_api
 
 APP = "http://app.example"
 ROMERO = "p00003-child-asthma"
@@ -23,25 +21,6 @@ ROMERO = "p00003-child-asthma"
 sync_api = playwright_api()
 expect = sync_api.expect
 LAUNCH = re.compile(r"^Launch")
-
-
-@pytest.fixture(scope="module")
-def server():
-    """No auto-approve: login, picker and consent pages are clicked through."""
-    with ServerThread(Settings(port=0)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def auto_server():
-    with ServerThread(Settings(port=0, auto_approve=True)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 class Tab:
@@ -176,7 +155,6 @@ def test_the_ehr_frame_shows_the_banner_and_runs_the_app_inside(auto_server, tab
     inside = frame.frame_locator("iframe[title='SMART app']")
     expect(inside.locator("#patient-name")).to_have_text("Laura Barnes")  # auto-approve: no framed sign-in page
     tab.shot("ehr-frame", frame)
-
 
 
 def test_the_consent_page_works_inside_the_ehr_frame(server, tab):

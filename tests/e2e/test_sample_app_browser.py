@@ -12,10 +12,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from mockehr.config import Settings
 from mockehr.server import ServerThread
 from tests.helpers import authorized_session
-from tests.e2e.browser import SHOTS, chromium, playwright_api
+from tests.e2e.browser import SHOTS, playwright_api
 
 PATIENT = "p00001-diabetes-htn"
 PATIENT_NAME = "James Thomas Mckinney"
@@ -24,25 +23,6 @@ CLIENT_ID = "mockehr-sample-app"
 
 sync_api = playwright_api()
 expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def auto_server():
-    with ServerThread(Settings(port=0, auto_approve=True)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def server():
-    """No auto-approve: the login, picker and consent pages are clicked through."""
-    with ServerThread(Settings(port=0)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 class Tab:
