@@ -10,6 +10,7 @@ Rotation makes a new pair; `keep_old` keeps the old public keys in the JWKS
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 import uuid
 from pathlib import Path
 
@@ -42,9 +43,11 @@ class KeyRing:
                 return
             if self._path and self._path.exists():
                 self._load()
-            else:
+            elif self._path:
                 self._current = _new_pair()
                 self._save()
+            else:
+                self._current = list(_first_pair())
 
     def rotate(self, keep_old: bool = False) -> str:
         """New keys; answers the new RSA key's kid."""
@@ -112,6 +115,14 @@ class KeyRing:
         keys = KeySet([*self._current, *self._retired])
         decoded = jwt.decode(token, keys, algorithms=list(SIGNING_ALGS))
         return decoded.header, decoded.claims
+
+
+@lru_cache(maxsize=1)
+def _first_pair() -> tuple:
+    """The first keys of every in-memory server of this process: RSA generation costs ~100 ms, and test
+    suites start many servers. Sharing them is harmless: each server's tokens name its own issuer and
+    audience, so another server refuses them; a rotation gives a server keys of its own."""
+    return tuple(_new_pair())
 
 
 def _new_pair() -> list:
