@@ -5,7 +5,9 @@
 Prints, for the default dataset: the cold start of `mockehr serve` to the
 first 200 on /fhir/metadata, RSS after start, and p50/p95 of typical reads,
 searches and a write; then the same searches against 1,000 generated
-patients. Everything runs on 127.0.0.1 with one keep-alive client.
+patients, and a Bulk Data export of all of them (time, files, peak RSS).
+Everything runs on 127.0.0.1 with one keep-alive client. Then bench/api_bench.py:
+mockehr inside a test process (MockEHR start, reset, the authorize() helper).
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def start(args: list[str]) -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.005)
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process (VmHWM: its peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -160,6 +163,44 @@ def session_with_token(root: str) -> requests.Session:
     return session
 
 
+def measure_export(root: str, pid: int, path: str, title: str) -> None:
+    """A Bulk Data $export: kick-off to manifest, then every file downloaded; the server's RSS
+    sampled while it runs (the files stream to disk, not into memory)."""
+    session = session_with_token(root)
+    fhir = root + "/fhir"
+    before = rss_mib(pid)
+    began = time.perf_counter()
+    kickoff = session.get(f"{fhir}/{path}", headers={"Accept": "application/fhir+json", "Prefer": "respond-async"})
+    if kickoff.status_code != 202:
+        raise SystemExit(f"$export answered {kickoff.status_code}: {kickoff.text[:300]}")
+    peak, polls = before, 0
+    while True:
+        status = session.get(kickoff.headers["Content-Location"], headers={"Accept": "application/json"})
+        peak = max(peak, rss_mib(pid))
+        polls += 1
+        if status.status_code != 202:
+            break
+        time.sleep(0.05)  # faster than its Retry-After, to sample the memory often
+    exported = time.perf_counter() - began
+    if status.status_code != 200:
+        raise SystemExit(f"export status answered {status.status_code}: {status.text[:300]}")
+    manifest = status.json()
+    resources = sum(entry["count"] for entry in manifest["output"])
+    t = time.perf_counter()
+    size = 0
+    for entry in manifest["output"]:
+        with session.get(entry["url"], stream=True) as answer:
+            for block in answer.iter_content(1 << 16):
+                size += len(block)
+    downloaded = time.perf_counter() - t
+    print(f"\n1,000 patients: Bulk Data {title} ({resources} resources, {len(manifest['output'])} "
+          f"files, {size / 2**20:.1f} MiB NDJSON)")
+    print(f"  kick-off to manifest: {exported:.2f} s ({resources / exported:,.0f} resources/s, {polls} polls)")
+    print(f"  download of every file: {downloaded:.2f} s ({size / 2**20 / downloaded:.0f} MiB/s)")
+    print(f"  server RSS: {before:.1f} MiB before, peak {peak:.1f} MiB while exporting "
+          f"(+{peak - before:.1f} MiB), VmHWM {rss_mib(pid, 'VmHWM'):.1f} MiB")
+
+
 def report(title: str, rows: list[tuple[str, float, float]]) -> None:
     print(f"\n{title}")
     print(f"  {'request':44} {'p50 ms':>8} {'p95 ms':>8}")
@@ -200,6 +241,10 @@ def main() -> None:
     with ServerThread(Settings(port=0, auto_approve=True)) as server:  # client and server share one process
         report("authorization in-process (ServerThread, --auto-approve)", measure_auth(server.url, opts.requests))
 
+    import api_bench  # bench/api_bench.py: MockEHR start, reset and the authorize() helper
+
+    api_bench.report(opts.requests)
+
     if opts.skip_large:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,6 +259,10 @@ def main() -> None:
             print(f"1,000 patients: cold start {seconds:.3f} s, RSS after start {rss_mib(proc.pid):.1f} MiB")
             report("1,000 patients", measure_requests(root, opts.requests, with_write=False))
             print(f"  RSS after the run: {rss_mib(proc.pid):.1f} MiB")
+            measure_export(root, proc.pid, "$export", "system-level $export")
+            group = session_with_token(root).get(root + "/fhir/Group", params={"_count": 1}).json()["entry"][0]
+            measure_export(root, proc.pid, f"Group/{group['resource']['id']}/$export",
+                           "Group $export, building most search indexes on the way")
         finally:
             proc.terminate()
             proc.wait()

@@ -170,13 +170,15 @@ def mint_launch(body: dict) -> dict:
 
 
 def reset_state(app) -> None:
-    """Back to the start: data, clients, launches, tokens, the audit trail, and the faults of --fault
+    """Back to the start: data, clients, launches, tokens, bulk exports, the audit trail, the --fault faults
     (reseeded, so a `rate` pattern repeats). POST /admin/reset and MockEHR.reset()."""
     settings = app.extensions["mockehr.settings"]
     auth: AuthService = app.extensions["mockehr.auth"]
     app.extensions["mockehr.store"].reset()
     auth.reset()
     app.extensions["mockehr.audit"].clear()
+    if "mockehr.bulk" in app.extensions:
+        app.extensions["mockehr.bulk"].cancel_all()
     auth.faults.reset()
     for spec in settings.faults:
         auth.faults.add(spec)

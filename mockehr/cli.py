@@ -55,8 +55,15 @@ def _check_faults(specs: tuple[str, ...]) -> tuple[str, ...]:
                                    "see the README's Faults section).")
 @click.option("--fault-seed", type=int, default=0, show_default=True,
               help="Seed of the faults' rate draws: the same seed repeats the same pattern.")
+@click.option("--bulk-delay", type=click.FloatRange(0, 86_400), metavar="SECONDS",
+              help="Make every Bulk Data export ($export) take at least this long (default 0).")
+@click.option("--json", "json_line", is_flag=True,
+              help='Once listening, print one JSON line {"url", "fhir_base", "smart_configuration", "port"} '
+                   "instead of the two human lines (for test suites in other languages).")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Once listening, write the same JSON (plus the pid) to this file, atomically; removed at exit.")
 def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift, auto_approve, strict,
-          access_token_lifetime, admin_token, faults, fault_seed) -> None:
+          access_token_lifetime, admin_token, faults, fault_seed, json_line, ready_file, bulk_delay) -> None:
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
@@ -71,9 +78,9 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
                                  patients=patients, seed=seed, public_url=public_url,
                                  time_shift=time_shift, auto_approve=auto_approve or None, strict=strict or None,
                                  access_token_lifetime=access_token_lifetime, admin_token=admin_token,
-                                 faults=tuple(faults), fault_seed=fault_seed)
+                                 faults=tuple(faults), fault_seed=fault_seed, bulk_delay=bulk_delay)
     try:
-        run_forever(settings, announce=lambda line: click.echo(line))
+        run_forever(settings, announce=lambda line: click.echo(line), json_line=json_line, ready_file=ready_file)
     except DatasetError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # e.g. the port is taken

@@ -31,6 +31,8 @@ class Settings:
     # Fault specs in force from the start (--fault), and the seed of their `rate` draws.
     faults: tuple[str, ...] = ()
     fault_seed: int = 0
+    # Every Bulk Data export takes at least this many seconds (serve --bulk-delay).
+    bulk_delay: float = 0.0
     # Largest page a search may return, whatever _count asks for.
     max_page_size: int = 1000
     default_page_size: int = 50
@@ -55,6 +57,7 @@ class Settings:
 _INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size", "access_token_lifetime",
                "fault_seed"}
 _BOOL_FIELDS = {"time_shift", "auto_approve", "strict"}
+_FLOAT_FIELDS = {"bulk_delay"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -63,6 +66,14 @@ def _coerce(name: str, raw: str):
         if raw.strip().lower() in _TRUE | _FALSE:
             return raw.strip().lower() in _TRUE
         raise ValueError(f"MOCKEHR_{name.upper()} must be true or false, got {raw!r}")
+    if name in _FLOAT_FIELDS:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise ValueError(f"MOCKEHR_{name.upper()} must be a number of seconds >= 0, got {raw!r}")
+        return value
     if name in _INT_FIELDS:
         try:
             return int(raw)

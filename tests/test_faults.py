@@ -30,7 +30,7 @@ def test_kind_sets_partition_the_kinds():
     assert REQUEST_KINDS | EVENT_KINDS | STATE_KINDS == set(KINDS)
     assert not (REQUEST_KINDS & EVENT_KINDS or REQUEST_KINDS & STATE_KINDS or EVENT_KINDS & STATE_KINDS)
     assert ONE_SHOT_KINDS | LASTING_KINDS == STATE_KINDS
-    assert len(KINDS) == 13
+    assert len(KINDS) == 17  # 13 + the 4 bulk export kinds (tests/bulk/test_bulk_fault_specs.py)
 
 
 @pytest.mark.parametrize("kind", sorted(DEFAULTS))
@@ -130,7 +130,8 @@ ERRORS = [
     ("rotate_keys", "unknown kind 'rotate_keys' (did you mean 'rotate-keys'?)"),
     ("Throtle:every=2", "unknown kind 'Throtle' (did you mean 'throttle'?)"),
     ("xyz", "unknown kind 'xyz' (known kinds: throttle, error, latency, rotate-keys, token-lifetime, "
-            "deny, expire-refresh, revoke-all, drop, clock, bad-signature, jwks-down, slow-body)"),
+            "deny, expire-refresh, revoke-all, drop, clock, bad-signature, jwks-down, slow-body, transient-error, "
+            "file-generation-failed, some-file-generation-failed, file-expired)"),
     (":every=2", "missing kind before ':' in ':every=2'"),
     ("throttle:", "nothing after ':' in 'throttle:'"),
     ("throttle: ", "nothing after ':' in 'throttle:'"),

@@ -21,6 +21,10 @@ Spec grammar: `KIND[:key=value[,key=value...]]` (see DESIGN.md, "Fault specs").
 | token-lifetime | seconds (required, 1..31536000) | - | lasting: access token lifetime |
 | clock | offset (required, seconds, may be negative) | - | lasting: server clock runs ahead/behind |
 | bad-signature | - | - | lasting: new tokens signed with a key not in the JWKS |
+| transient-error | - | every rate count | event at a bulk status poll: 500 OperationOutcome `transient` |
+| file-generation-failed | - | every rate count | event at a bulk kick-off: the job ends in a 500 at its status URL |
+| some-file-generation-failed | - | every rate count | event at a bulk kick-off: every 2nd file fails, in error[] |
+| file-expired | - | every rate count | event at a bulk file download: 410, the file expired |
 
 Selectors: `path` is an fnmatch glob over the URL path, without the query
 (default /fhir/*; a glob ending in /* also matches its bare prefix, so /fhir/*
@@ -33,16 +37,18 @@ naming the kind.
 Using the board:
 - request hook: `board.on_request(method, path)` -> firings (see its docstring);
 - authorize / refresh grant: `board.on_event("deny")`, `board.on_event("expire-refresh")`;
+- bulk export (fhir/bulk_routes.py): `board.on_event(...)` with a BULK_KINDS kind at its kick-off,
+  status poll or file download; throttle and error reach the bulk URLs like any other path;
 - token issuance and clock: `board.active("token-lifetime" | "clock" | "bad-signature")`;
 - after `add` and at serve start: `board.take_one_shots()` for rotate-keys and revoke-all.
 """
 
 from .board import FaultBoard, Firing
-from .spec import (ANSWER_KINDS, DEFAULT_PATH, EVENT_KINDS, JWKS_PATH, KINDS, LASTING_KINDS,
+from .spec import (ANSWER_KINDS, BULK_KINDS, DEFAULT_PATH, EVENT_KINDS, JWKS_PATH, KINDS, LASTING_KINDS,
                    ONE_SHOT_KINDS, REQUEST_KINDS, STATE_KINDS, FaultSpec, FaultSpecError, parse_fault)
 
 __all__ = [
-    "ANSWER_KINDS", "DEFAULT_PATH", "EVENT_KINDS", "JWKS_PATH", "KINDS", "LASTING_KINDS",
+    "ANSWER_KINDS", "BULK_KINDS", "DEFAULT_PATH", "EVENT_KINDS", "JWKS_PATH", "KINDS", "LASTING_KINDS",
     "ONE_SHOT_KINDS", "REQUEST_KINDS", "STATE_KINDS",
     "FaultBoard", "FaultSpec", "FaultSpecError", "Firing", "parse_fault",
 ]

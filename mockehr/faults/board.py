@@ -26,6 +26,8 @@ class Firing:
     throttle {"status": 429, "retry_after": S}    error {"status": N}    jwks-down {"status": 503}
     drop {"drop": True}    latency {"sleep_ms": MS}    slow-body {"bytes_per_second": B}
     deny {"error": "access_denied"}    expire-refresh {"error": "invalid_grant"}
+    transient-error {"status": 500, "issue": "transient"}    file-generation-failed {"fail": "export"}
+    some-file-generation-failed {"fail": "some-files"}    file-expired {"status": 410}
     rotate-keys {"rotate_keys": True, "keep_old": BOOL}    revoke-all {"revoke_all": True}
     """
 
@@ -45,6 +47,10 @@ def _action(spec: FaultSpec) -> dict:
         "slow-body": lambda: {"bytes_per_second": p["bytes_per_second"]},
         "deny": lambda: {"error": "access_denied"},
         "expire-refresh": lambda: {"error": "invalid_grant"},
+        "transient-error": lambda: {"status": 500, "issue": "transient"},
+        "file-generation-failed": lambda: {"fail": "export"},
+        "some-file-generation-failed": lambda: {"fail": "some-files"},
+        "file-expired": lambda: {"status": 410},
         "rotate-keys": lambda: {"rotate_keys": True, "keep_old": p["keep_old"]},
         "revoke-all": lambda: {"revoke_all": True},
     }[spec.kind]()
@@ -155,7 +161,8 @@ class FaultBoard:
 
     def on_event(self, kind: str) -> Firing | None:
         """For a decision point of an EVENT_KINDS kind ("deny" at authorize, "expire-refresh"
-        at the refresh grant): the firing, or None. Each live fault of that kind counts the
+        at the refresh grant; the bulk kinds at a status poll, a kick-off, a file download):
+        the firing, or None. Each live fault of that kind counts the
         decision (`every`, then one `rate` draw); the first added that passes fires."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"on_event() takes one of {sorted(EVENT_KINDS)}, not {kind!r}")

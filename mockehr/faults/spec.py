@@ -17,7 +17,10 @@ from fnmatch import fnmatchcase
 MAX_SPEC_LENGTH = 1000
 
 REQUEST_KINDS = frozenset({"throttle", "error", "latency", "drop", "slow-body", "jwks-down"})
-EVENT_KINDS = frozenset({"deny", "expire-refresh"})
+# Bulk Data export faults (smart-bulk-data-server's simulated errors, spelled as kinds are here);
+# decided at the bulk export's own decision points, like the event kinds they are.
+BULK_KINDS = frozenset({"transient-error", "file-generation-failed", "some-file-generation-failed", "file-expired"})
+EVENT_KINDS = frozenset({"deny", "expire-refresh"}) | BULK_KINDS
 STATE_KINDS = frozenset({"rotate-keys", "token-lifetime", "revoke-all", "clock", "bad-signature"})
 ONE_SHOT_KINDS = frozenset({"rotate-keys", "revoke-all"})    # applied once, via FaultBoard.take_one_shots
 LASTING_KINDS = STATE_KINDS - ONE_SHOT_KINDS                 # in force while present, via FaultBoard.active
@@ -60,6 +63,10 @@ _KINDS = {k.name: k for k in (
     _Kind("bad-signature"),
     _Kind("jwks-down", (), REQUEST_SELECTORS, JWKS_PATH),
     _Kind("slow-body", ("bytes_per_second",), REQUEST_SELECTORS, DEFAULT_PATH),
+    _Kind("transient-error", (), EVENT_SELECTORS),
+    _Kind("file-generation-failed", (), EVENT_SELECTORS),
+    _Kind("some-file-generation-failed", (), EVENT_SELECTORS),
+    _Kind("file-expired", (), EVENT_SELECTORS),
 )}
 KINDS = tuple(_KINDS)
 _ALL_KEYS = frozenset(key for kind in _KINDS.values() for key in kind.keys)
@@ -275,6 +282,14 @@ def _describe(spec: FaultSpec) -> str:
         return f"end {_target(spec, 'authorization')} in access_denied{_tail(spec)}"
     if spec.kind == "expire-refresh":
         return f"answer invalid_grant to {_target(spec, 'refresh grant')}{_tail(spec)}"
+    if spec.kind == "transient-error":
+        return f"answer 500 (transient) to {_target(spec, 'bulk export status poll')}{_tail(spec)}"
+    if spec.kind == "file-generation-failed":
+        return f"fail {_target(spec, 'bulk export')} (500 at its status URL){_tail(spec)}"
+    if spec.kind == "some-file-generation-failed":
+        return f"fail every second file of {_target(spec, 'bulk export')} (listed in error[]){_tail(spec)}"
+    if spec.kind == "file-expired":
+        return f"answer 410 (expired) to {_target(spec, 'bulk export file download')}{_tail(spec)}"
     if spec.kind == "rotate-keys":
         old = "keeping the old keys in the JWKS" if p["keep_old"] else "dropping the old keys"
         return f"rotate the signing keys once, {old}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from mockehr import __version__
+from mockehr.fhir.bulk import BULK_CAPABILITY, DEFAULT_MAX_LINES, OPERATION_DEFINITIONS
 from mockehr.fhir.searchparams import (
     DEFINITIONS, PATIENT_COMPARTMENT, REFERENCE_TARGETS, RESOURCE_TYPES, params_for, reference_params,
 )
@@ -64,7 +65,10 @@ def _resource_entry(rtype: str) -> dict:
     })
     if rtype == "Patient":
         entry["operation"] = [{"name": "everything",
-                               "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+                               "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+                              {"name": "export", "definition": OPERATION_DEFINITIONS["patient"]}]
+    if rtype == "Group":
+        entry["operation"] = [{"name": "export", "definition": OPERATION_DEFINITIONS["group"]}]
     return entry
 
 
@@ -76,16 +80,19 @@ def _statement(started: str) -> dict:
         "date": started,
         "publisher": "mockehr",
         "kind": "instance",
-        "instantiates": ["http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"],
+        "instantiates": ["http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server", BULK_CAPABILITY],
         "software": {"name": "mockehr", "version": __version__},
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
             "documentation": "Searches accept Prefer: handling=strict to refuse unknown parameters; "
-                             "patient compartment: " + ", ".join(sorted(PATIENT_COMPARTMENT)),
+                             "patient compartment: " + ", ".join(sorted(PATIENT_COMPARTMENT)) + ". "
+                             f"Bulk Data export (system, Patient, Group): NDJSON files of at most {DEFAULT_MAX_LINES:,} "
+                             "resources; Patient and Group exports include the resources their data references.",
             "resource": [_resource_entry(rtype) for rtype in RESOURCE_TYPES if rtype in DEFINITIONS],
             "interaction": [{"code": "history-system"}],
+            "operation": [{"name": "export", "definition": OPERATION_DEFINITIONS["system"]}],
         }],
     }
 

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
 
-from mockehr.fhir import bundle, http
+from mockehr.fhir import bulk_routes, bundle, http
 from mockehr.fhir.access import RequestAccess
 from mockehr.fhir.capability import capability_statement
 from mockehr.fhir.outcome import FHIRError, information
@@ -205,6 +205,8 @@ def build_blueprint() -> Blueprint:
         links = _page_links(f"Patient/{pid}/$everything", pairs, offset, count, len(resources))
         page = resources[offset:offset + count]
         return _answer(bundle.search_bundle(fhir_base(), page, [], len(resources), links, []))
+
+    bulk_routes.register(bp, fhir_base)  # $export, its status and files (Bulk Data Access IG)
 
     @bp.route("", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

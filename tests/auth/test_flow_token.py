@@ -22,7 +22,8 @@ def test_wrong_missing_blank_or_hashed_verifier_is_invalid_grant(ehr):
     for bad in ("wrong", None, "", "challenge", new_verifier()):
         verifier = new_verifier()
         code = _code(ehr, cid, verifier)
-        sent = s256(verifier) if bad == "challenge" else bad if bad != "wrong" else verifier[:-1] + "A"
+        wrong = verifier[:-1] + ("A" if verifier[-1] != "A" else "B")  # one character off, never equal
+        sent = s256(verifier) if bad == "challenge" else bad if bad != "wrong" else wrong
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": cid}
         if sent is not None:
             data["code_verifier"] = sent
