@@ -32,9 +32,12 @@ def _answer(body, status: int = 200) -> Response:
 
 def _is_loopback(address: str | None) -> bool:
     try:
-        return ipaddress.ip_address(address or "").is_loopback
+        ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # a dual-stack socket: ::ffff:127.0.0.1
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def check_admin_caller() -> None:
@@ -122,6 +125,8 @@ def _launch_fields(body: dict, exists, encounter_patient=lambda encounter: None)
     context = body.get("fhirContext", [])
     _check_fhir_context(context)
     sim_error = body.get("sim_error")
+    if sim_error is not None and not isinstance(sim_error, str):
+        raise AdminError(400, "sim_error must be a string, the name of a simulated error")
     if problem := check_sim_error(sim_error):
         raise AdminError(400, problem)
     skip_consent = body.get("skip_consent", False)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_REDIRECT_URI = "http://localhost/callback"
-PAGE_PATHS = ("/auth/login", "/auth/pick-patient", "/auth/pick-encounter", "/auth/consent")
+PAGE_PATHS = ("/auth/login", "/auth/second-factor", "/auth/pick-patient", "/auth/pick-encounter", "/auth/consent")
 KINDS = {"public": "none", "none": "none", "secret": "client_secret_basic",
          "client_secret_basic": "client_secret_basic", "secret_post": "client_secret_post",
          "client_secret_post": "client_secret_post", "private_key_jwt": "private_key_jwt"}
@@ -387,6 +387,10 @@ def _choice(path: str, form: "_Form", choices: Choices) -> list[tuple[str, str]]
     if path == "/auth/login":
         user = choices.user or f"Practitioner/{directory.default_practitioner()}"
         return [("user", user)]
+    if path == "/auth/second-factor":  # step-up: the demo one-time code the page shows
+        from mockehr.auth.stepup import DEMO_CODE
+
+        return [("otp", DEMO_CODE)]
     if path == "/auth/pick-patient":
         return [("patient", choices.patient or directory.first_patient())]
     if path == "/auth/pick-encounter":  # the page lists the newest first, auto-approve's pick

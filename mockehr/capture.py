@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from flask import Flask, Response, g, has_app_context, request
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("mockehr")
 
@@ -145,7 +146,10 @@ def body_record(data: bytes, mimetype: str, size: int, scrub: Scrubber | None, w
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
         return {"note": f"{size} bytes, not JSON (not kept: it may hold secrets)", "size": size}
-    return {"json": scrub.json(parsed, where), "size": size}
+    try:
+        return {"json": scrub.json(parsed, where), "size": size}
+    except RecursionError:  # a hostile body nested deeper than the scrubber walks: not kept (it may hold secrets)
+        return {"note": f"{size} bytes of JSON nested too deeply to keep", "size": size}
 
 
 # -- the hooks ------------------------------------------------------------------------
@@ -233,10 +237,18 @@ def _request_body(req, environ: dict, scrub: Scrubber, fhir: bool) -> dict | Non
         return None
     mimetype = _mimetype(environ.get("CONTENT_TYPE"))
     if mimetype == FORM:  # the handler parsed it already (the raw stream is gone)
-        return {"form": urlencode(scrub.pairs(req.form.items(multi=True), "form")), "size": size}
+        try:
+            form = req.form
+        except HTTPException:  # too large to parse (413): the handler answered that already
+            return {"note": f"{size} bytes of form data (too large to keep)", "size": size}
+        return {"form": urlencode(scrub.pairs(form.items(multi=True), "form")), "size": size}
     if size > PARSE_LIMIT:
         return {"note": f"{size} bytes (too large to keep)", "size": size}
-    return body_record(req.get_data(cache=True), mimetype, size, None if fhir else scrub, "request body")
+    try:
+        data = req.get_data(cache=True)
+    except HTTPException:  # the client sent less than its Content-Length (the handler answered that already)
+        return {"note": f"{size} bytes announced, fewer received", "size": size}
+    return body_record(data, mimetype, size, None if fhir else scrub, "request body")
 
 
 def _response_body(response: Response, scrub: Scrubber, fhir: bool) -> dict | None:

@@ -48,6 +48,12 @@ def _check_faults(specs: tuple[str, ...]) -> tuple[str, ...]:
               help="Refuse unknown client_ids (no on-the-spot registration) and requests without PKCE.")
 @click.option("--access-token-lifetime", type=click.IntRange(1, 365 * 24 * 3600), default=3600,
               show_default=True, help="Seconds an access token lives.")
+@click.option("--require-par", is_flag=True,
+              help="Refuse authorization requests not pushed to the PAR endpoint first (RFC 9126).")
+@click.option("--require-dpop", is_flag=True,
+              help="Refuse token requests without a DPoP proof: every access token is DPoP-bound (RFC 9449).")
+@click.option("--dpop-nonce", is_flag=True,
+              help="DPoP proofs must carry a server nonce (use_dpop_nonce answers with a DPoP-Nonce header).")
 @click.option("--admin-token", help="Open the control API (/admin) to any caller with this bearer token "
                                     "(default: loopback callers only).")
 @click.option("--fault", "faults", multiple=True, callback=lambda ctx, param, value: _check_faults(value),
@@ -63,7 +69,8 @@ def _check_faults(specs: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Once listening, write the same JSON (plus the pid) to this file, atomically; removed at exit.")
 def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_shift, auto_approve, strict,
-          access_token_lifetime, admin_token, faults, fault_seed, json_line, ready_file, bulk_delay) -> None:
+          access_token_lifetime, admin_token, faults, fault_seed, json_line, ready_file, bulk_delay,
+          require_par=False, require_dpop=False, dpop_nonce=False) -> None:
     """Serve the FHIR API, the authorization server and the launcher on one port."""
     from mockehr.config import Settings
     from mockehr.server import run_forever
@@ -78,7 +85,9 @@ def serve(host, port, data_dir, dataset_dir, patients, seed, public_url, time_sh
                                  patients=patients, seed=seed, public_url=public_url,
                                  time_shift=time_shift, auto_approve=auto_approve or None, strict=strict or None,
                                  access_token_lifetime=access_token_lifetime, admin_token=admin_token,
-                                 faults=tuple(faults), fault_seed=fault_seed, bulk_delay=bulk_delay)
+                                 faults=tuple(faults), fault_seed=fault_seed, bulk_delay=bulk_delay,
+                                 require_par=require_par or None, require_dpop=require_dpop or None,
+                                 dpop_nonce=dpop_nonce or None)
     try:
         run_forever(settings, announce=lambda line: click.echo(line), json_line=json_line, ready_file=ready_file)
     except DatasetError as exc:

@@ -27,6 +27,11 @@ class Settings:
     auto_approve: bool = False
     strict: bool = False
     access_token_lifetime: int = 3600
+    # PAR and DPoP (mockehr.auth.par_http, dpop_http): refuse authorization requests not pushed (RFC 9126),
+    # token requests without a DPoP proof, and DPoP proofs without a server nonce (RFC 9449 8, 9).
+    require_par: bool = False
+    require_dpop: bool = False
+    dpop_nonce: bool = False
     admin_token: str | None = None
     # Fault specs in force from the start (--fault), and the seed of their `rate` draws.
     faults: tuple[str, ...] = ()
@@ -36,6 +41,11 @@ class Settings:
     # Largest page a search may return, whatever _count asks for.
     max_page_size: int = 1000
     default_page_size: int = 50
+    # Largest request body accepted, in bytes: above it a 413 in the protocol's error shape.
+    max_body_size: int = 16 * 1024 * 1024
+    # Seconds a search may spend matching, sorting and including before it is stopped with a
+    # 422 OperationOutcome (too-costly); 0 for no limit.
+    search_time_budget: float = 10.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -55,9 +65,9 @@ class Settings:
 
 
 _INT_FIELDS = {"port", "patients", "seed", "max_page_size", "default_page_size", "access_token_lifetime",
-               "fault_seed"}
-_BOOL_FIELDS = {"time_shift", "auto_approve", "strict"}
-_FLOAT_FIELDS = {"bulk_delay"}
+               "max_body_size", "fault_seed"}
+_BOOL_FIELDS = {"time_shift", "auto_approve", "strict", "require_par", "require_dpop", "dpop_nonce"}
+_FLOAT_FIELDS = {"bulk_delay", "search_time_budget"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

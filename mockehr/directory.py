@@ -26,8 +26,14 @@ def build_directory(store: Store) -> Directory:
                      default_practitioner=lambda: first_id("Practitioner"), latest_encounter=latest_encounter)
 
 
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/practitioner-role"
+
+
 def user_claims(store: Store, user: str) -> dict:
-    """OIDC profile claims of a Practitioner/Patient/RelatedPerson from its FHIR resource."""
+    """OIDC profile claims of a Practitioner/Patient/RelatedPerson from its FHIR resource; for a
+    Practitioner also `npi` (its us-npi identifier), `roles` (the codes of its active PractitionerRoles)
+    and `organization` ({"reference", "display"} of the first active role's Organization)."""
     rtype, _, rid = user.partition("/")
     version = store.read(rtype, rid)
     if version is None or version.deleted:
@@ -45,7 +51,37 @@ def user_claims(store: Store, user: str) -> dict:
     email = next((t.get("value") for t in resource.get("telecom", []) if t.get("system") == "email"), None)
     if email:
         claims["email"] = email
+    if rtype == "Practitioner":
+        claims.update(practitioner_claims(store, resource))
     return {k: v for k, v in claims.items() if v}
+
+
+def practitioner_claims(store: Store, practitioner: dict) -> dict:
+    """npi, roles and organization of a practitioner, from the Practitioner and its PractitionerRoles."""
+    claims: dict = {}
+    npi = next((i.get("value") for i in practitioner.get("identifier", []) if i.get("system") == NPI_SYSTEM), None)
+    if npi:
+        claims["npi"] = npi
+    ids = sorted(store.index("PractitionerRole").lookup("practitioner", f"Practitioner/{practitioner['id']}"))
+    roles = [v.resource for v in (store.read("PractitionerRole", rid) for rid in ids)
+             if v is not None and v.resource is not None and v.resource.get("active", True) is not False]
+    codes = []
+    for role in roles:
+        for concept in role.get("code", []):
+            coding = next((c for c in concept.get("coding", []) if c.get("system") == ROLE_SYSTEM),
+                          (concept.get("coding") or [{}])[0])
+            code = coding.get("code") or concept.get("text")
+            if code and code not in codes:
+                codes.append(code)
+    if codes:
+        claims["roles"] = codes
+    org_ref = next((r["organization"]["reference"] for r in roles
+                    if (r.get("organization") or {}).get("reference", "").startswith("Organization/")), None)
+    if org_ref:
+        org = store.read("Organization", org_ref.split("/", 1)[1])
+        name = org.resource.get("name") if org is not None and org.resource is not None else None
+        claims["organization"] = {"reference": org_ref, **({"display": name} if name else {})}
+    return claims
 
 
 def patient_of_user(store: Store, user: str) -> str | None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import socketserver
 import sys
+import time
 from email.utils import formatdate
 from typing import Callable
 from urllib.parse import unquote_to_bytes
@@ -29,11 +31,19 @@ log = logging.getLogger("mockehr.http")
 MAX_LINE = 65536
 MAX_HEADERS = 200
 MAX_CHUNKED_BODY = 64 * 1024 * 1024
+MAX_DRAIN = 1024 * 1024  # body bytes the app left unread that are read and dropped to keep the connection
+LINGER_SECONDS = 2.0  # how long an unread larger body is dropped before the connection closes
+IDLE_TIMEOUT = 120.0  # seconds a connection may wait in one read or write (slowloris clients end there)
 _NO_BODY_STATUS = (204, 304)
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class BadRequest(Exception):
-    pass
+    status = "400 Bad Request"
+
+
+class TooLarge(BadRequest):
+    status = "413 Content Too Large"
 
 
 def _read_line(rfile) -> bytes:
@@ -65,15 +75,14 @@ def read_chunked(rfile) -> bytes:
     body = bytearray()
     while True:
         size_line = _read_line(rfile).split(b";", 1)[0].strip()
-        try:
-            size = int(size_line, 16)
-        except ValueError:
-            raise BadRequest("malformed chunk size") from None
+        if not _HEX.fullmatch(size_line):  # int(x, 16) would also take '-5', '+5', '0x5' and '1_0'
+            raise BadRequest("malformed chunk size")
+        size = int(size_line, 16)
         if size == 0:
             read_headers(rfile)  # trailers, ignored
             return bytes(body)
         if len(body) + size > MAX_CHUNKED_BODY:
-            raise BadRequest("chunked request body too large")
+            raise TooLarge(f"chunked request body larger than {MAX_CHUNKED_BODY} bytes")
         body += rfile.read(size)
         if rfile.read(2) != b"\r\n":
             raise BadRequest("chunk not terminated by CRLF")
@@ -115,6 +124,7 @@ class _Body(io.RawIOBase):
 
 
 class _Handler(socketserver.StreamRequestHandler):
+    timeout = IDLE_TIMEOUT  # per socket operation (StreamRequestHandler.setup applies it)
     rbufsize = 65536
     wbufsize = 0
     disable_nagle_algorithm = True
@@ -144,13 +154,29 @@ class _Handler(socketserver.StreamRequestHandler):
         try:
             environ, body = self._environ(method, target, version, headers)
         except BadRequest as exc:
-            self._refuse(str(exc))
+            self._refuse(str(exc), exc.status)
             return False
         keep_alive = self._wants_keep_alive(version, environ)
-        keep_alive = self._run(environ, keep_alive, method == "HEAD")
+        keep_alive = self._run(environ, keep_alive, method == "HEAD", body)
         if isinstance(body, _Body):
+            if body.remaining > MAX_DRAIN:  # e.g. a 413: the connection closes rather than read it all
+                self._linger(body)
+                return False
             body.drain()
         return keep_alive
+
+    def _linger(self, body: "_Body") -> None:
+        """Close without reading a huge body, but gently: a socket closed with unread data resets, and
+        the client would lose the answer it was sent. Half-close, drop what comes for a moment, go."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while body.remaining and time.monotonic() < deadline:
+                if not body.read(min(body.remaining, 65536)):
+                    break
+        except OSError:
+            pass
 
     def _environ(self, method: str, target: str, version: str, headers) -> tuple[dict, object]:
         if target.startswith(("http://", "https://")):  # absolute-form (RFC 9112 3.2.2)
@@ -201,7 +227,7 @@ class _Handler(socketserver.StreamRequestHandler):
             return "keep-alive" in connection
         return "close" not in connection
 
-    def _run(self, environ: dict, keep_alive: bool, head: bool) -> bool:
+    def _run(self, environ: dict, keep_alive: bool, head: bool, body=None) -> bool:
         started: list = []
 
         def start_response(status, response_headers, exc_info=None):
@@ -216,6 +242,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 result.close()
             self.connection.shutdown(socket.SHUT_RDWR)
             return False
+        if isinstance(body, _Body) and body.remaining > MAX_DRAIN:
+            keep_alive = False  # the body is not read to its end (see _linger): say so
         try:
             chunks = iter(result)
             first = next((chunk for chunk in chunks if chunk), b"")
@@ -245,22 +273,29 @@ class _Handler(socketserver.StreamRequestHandler):
             self.server.log_request(environ, code)
         return keep_alive
 
-    def _refuse(self, reason: str) -> None:
-        body = f"400 Bad Request: {reason}\n".encode()
-        self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    def _refuse(self, reason: str, status: str = BadRequest.status) -> None:
+        body = f"{status}: {reason}\n".encode()
+        self.wfile.write(f"HTTP/1.1 {status}\r\n".encode() + b"Content-Type: text/plain; charset=utf-8\r\n"
                          b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 class LeanWSGIServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN  # socketserver's 5 resets the 6th of a burst of connections
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, host: str, port: int, app, log_request: Callable | None = None):
+    def __init__(self, host: str, port: int, app, log_request: Callable | None = None,
+                 idle_timeout: float | None = IDLE_TIMEOUT):
+        """idle_timeout: seconds a connection may sit in one read or write (a silent keep-alive client, a
+        request sent a byte at a time) before it is closed; its thread is then free again."""
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.app = app
         self.log_request = log_request
-        super().__init__((host, port), _Handler)
+        handler = _Handler
+        if idle_timeout != _Handler.timeout:
+            handler = type("_Handler", (_Handler,), {"timeout": idle_timeout})
+        super().__init__((host, port), handler)
 
     @property
     def server_port(self) -> int:

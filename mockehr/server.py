@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from mockehr.app import create_app
+from mockehr.capture import FHIR_SECRET_FIELDS, SECRET_FIELDS, Scrubber
 from mockehr.config import Settings
 from mockehr.http11 import LeanWSGIServer
 
@@ -21,6 +22,10 @@ access_log = logging.getLogger("mockehr.access")
 
 def _log_request(environ: dict, status: int) -> None:
     query = environ["QUERY_STRING"]
+    if query:  # a token or code an app put in a URL is cut to its first characters, as in the audit trail
+        path = environ["PATH_INFO"]
+        fhir = path == "/fhir" or path.startswith("/fhir/")
+        query = Scrubber(FHIR_SECRET_FIELDS if fhir else SECRET_FIELDS).query(query, "log")
     target = environ["PATH_INFO"] + (f"?{query}" if query else "")
     access_log.info('%s "%s %s" %s', environ["REMOTE_ADDR"], environ["REQUEST_METHOD"], target, status)
 

@@ -30,7 +30,7 @@ def test_kind_sets_partition_the_kinds():
     assert REQUEST_KINDS | EVENT_KINDS | STATE_KINDS == set(KINDS)
     assert not (REQUEST_KINDS & EVENT_KINDS or REQUEST_KINDS & STATE_KINDS or EVENT_KINDS & STATE_KINDS)
     assert ONE_SHOT_KINDS | LASTING_KINDS == STATE_KINDS
-    assert len(KINDS) == 17  # 13 + the 4 bulk export kinds (tests/bulk/test_bulk_fault_specs.py)
+    assert len(KINDS) == 18  # 14 (step-up included) + the 4 bulk export kinds (tests/bulk/test_bulk_fault_specs.py)
 
 
 @pytest.mark.parametrize("kind", sorted(DEFAULTS))
@@ -130,7 +130,7 @@ ERRORS = [
     ("rotate_keys", "unknown kind 'rotate_keys' (did you mean 'rotate-keys'?)"),
     ("Throtle:every=2", "unknown kind 'Throtle' (did you mean 'throttle'?)"),
     ("xyz", "unknown kind 'xyz' (known kinds: throttle, error, latency, rotate-keys, token-lifetime, "
-            "deny, expire-refresh, revoke-all, drop, clock, bad-signature, jwks-down, slow-body, transient-error, "
+            "deny, expire-refresh, revoke-all, drop, clock, bad-signature, jwks-down, slow-body, step-up, transient-error, "
             "file-generation-failed, some-file-generation-failed, file-expired)"),
     (":every=2", "missing kind before ':' in ':every=2'"),
     ("throttle:", "nothing after ':' in 'throttle:'"),
@@ -638,3 +638,91 @@ def test_fuzz_raises_only_fault_spec_errors():
         board.on_event(rng.choice(sorted(EVENT_KINDS)))
     board.take_one_shots()
     assert len(board.list()) == parsed
+
+
+# ---- step-up -----------------------------------------------------------------------------
+
+def test_step_up_parses_with_a_scope_glob_and_the_event_selectors():
+    assert parse_fault("step-up") == FaultSpec(kind="step-up", params={"scope": "*"})
+    spec = parse_fault("step-up:scope=patient/MedicationRequest.*,every=2,count=3")
+    assert (spec.params, spec.every, spec.count, spec.path) == ({"scope": "patient/MedicationRequest.*"}, 2, 3, None)
+    assert spec.kind in EVENT_KINDS and parse_fault(spec.text) == spec
+    assert parse_fault("Step-Up : SCOPE = user/Observation.rs ").params == {"scope": "user/Observation.rs"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stepup", "unknown kind 'stepup' (did you mean 'step-up'?)"),
+    ("step_up:count=1", "unknown kind 'step_up' (did you mean 'step-up'?)"),
+    ("step-up:scopes=openid", "step-up does not take 'scopes' (did you mean 'scope'?)"),
+    ("step-up:path=/auth/authorize", "step-up does not take 'path' (it takes scope, every, rate, count)"),
+    ("step-up:scope=", "'scope' must be a glob over one scope such as patient/MedicationRequest.*, got ''"),
+    ("step-up:scope=patient/A.rs patient/B.rs",
+     "'scope' must be a glob over one scope such as patient/MedicationRequest.*, got 'patient/A.rs patient/B.rs'"),
+    ('step-up:scope=patient/"x"', "'scope' must be a glob over one scope such as patient/MedicationRequest.*, "
+                                  "got 'patient/\"x\"'"),
+    ("step-up:scope=patinet/MedicationRequest.*", "'scope' names scope context 'patinet', which is not patient, "
+                                                  "user or system (did you mean 'patient/MedicationRequest.*'?)"),
+    ("step-up:scope=sytem/*.rs", "'scope' names scope context 'sytem', which is not patient, user or system "
+                                 "(did you mean 'system/*.rs'?)"),
+    ("step-up:scope=clinic/*.rs", "'scope' names scope context 'clinic', which is not patient, user or system "
+                                  "(use patient, user or system)"),
+    ("step-up:scope=*,count=0", "'count' must be a whole number >= 1, got '0'"),
+])
+def test_step_up_error_messages(text, message):
+    with pytest.raises(FaultSpecError) as caught:
+        parse_fault(text)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("step-up", "demand a second factor (step-up to urn:mockehr:loa:2) at every authorization"),
+    ("step-up:scope=patient/MedicationRequest.*,count=1",
+     "demand a second factor (step-up to urn:mockehr:loa:2) at every authorization asking for "
+     "patient/MedicationRequest.*, at most once"),
+    ("step-up:scope=openid,every=2", "demand a second factor (step-up to urn:mockehr:loa:2) at every 2nd "
+                                     "authorization asking for openid"),
+])
+def test_step_up_describe(text, words):
+    assert parse_fault(text).describe() == words
+
+
+@pytest.mark.parametrize("glob, scopes, hit", [
+    ("*", ["openid"], True),
+    ("*", [], False),
+    ("patient/MedicationRequest.*", ["openid", "patient/MedicationRequest.rs"], True),
+    ("patient/MedicationRequest.*", ["patient/MedicationRequest.read"], True),
+    ("patient/MedicationRequest.*", ["patient/*.rs"], True),            # a wildcard type grants it too
+    ("patient/MedicationRequest.*", ["patient/*.cruds"], True),
+    ("patient/MedicationRequest.*", ["user/*.rs", "patient/Observation.rs"], False),
+    ("patient/MedicationRequest.*", ["patient/MedicationRequestX.rs"], False),
+    ("*/Observation.rs", ["user/Observation.rs"], True),
+    ("patient/Observation.rs", ["patient/Observation.rs?category=laboratory"], False),
+    ("patient/Observation.rs*", ["patient/Observation.rs?category=laboratory"], True),
+    ("user/*.*", ["user/*.cruds"], True),
+    ("openid", ["openid", "fhirUser"], True),
+    ("offline_access", ["online_access"], False),
+])
+def test_step_up_scope_glob(glob, scopes, hit):
+    assert parse_fault(f"step-up:scope={glob}").matches_scopes(scopes) is hit
+
+
+def test_step_up_counts_only_authorizations_its_glob_selects():
+    board = FaultBoard()
+    board.add("step-up:scope=patient/MedicationRequest.*,every=2")
+    asks = [["patient/Patient.rs"], ["patient/MedicationRequest.rs"], ["openid"], ["patient/*.rs"],
+            ["patient/MedicationRequest.rs"], ["patient/MedicationRequest.rs"]]
+    fired = [board.on_event("step-up", scopes=scopes) is not None for scopes in asks]
+    assert fired == [False, False, False, True, False, True]  # the 2nd and 4th matching authorizations
+    firing = board.on_event("step-up", scopes=["patient/MedicationRequest.rs"]) or \
+        board.on_event("step-up", scopes=["patient/MedicationRequest.rs"])
+    assert firing.action == {"step_up": "urn:mockehr:loa:2"} and firing.spec.kind == "step-up"
+    assert board.on_event("deny") is None  # other event kinds never see it
+    assert board.list()[0]["fired"] == 3
+
+
+def test_step_up_count_and_unfiltered_decisions():
+    board = FaultBoard()
+    board.add("step-up:count=1")
+    assert board.on_event("step-up") is not None  # scopes=None selects every fault of the kind
+    assert board.on_event("step-up", scopes=["openid"]) is None
+    assert board.list()[0]["spent"] is True

@@ -40,7 +40,10 @@ def client_keys(client) -> KeySet:
     raise _fail("the client has no registered keys (jwks or jwks_uri)")
 
 
-def authenticate_private_key_jwt(state, query_client, request, token_endpoint: str):
+def authenticate_private_key_jwt(state, query_client, request, token_endpoint: str | tuple[str, ...]):
+    """token_endpoint: the audience the assertion must name; at the PAR endpoint, a tuple of those accepted
+    (the first one is named in the error)."""
+    accepted = (token_endpoint,) if isinstance(token_endpoint, str) else tuple(token_endpoint)
     form = request.form
     assertion_type = form.get("client_assertion_type")
     assertion = form.get("client_assertion")
@@ -64,8 +67,8 @@ def authenticate_private_key_jwt(state, query_client, request, token_endpoint: s
         raise _fail("client_assertion iss and sub must both be the client_id")
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    if token_endpoint not in audiences:
-        raise _fail(f"client_assertion aud must be the token endpoint {token_endpoint}")
+    if not any(value in audiences for value in accepted):
+        raise _fail(f"client_assertion aud must be the token endpoint {accepted[0]}")
     now = state.clock()
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)):
@@ -88,5 +91,5 @@ def _unverified_iss(assertion: str) -> str | None:
         payload = assertion.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         return claims.get("iss") if isinstance(claims, dict) and isinstance(claims.get("iss"), str) else None
-    except (IndexError, ValueError, UnicodeDecodeError):
+    except (IndexError, ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested JSON
         return None

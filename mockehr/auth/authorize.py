@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mockehr.auth.dpop import is_thumbprint
 from mockehr.auth.model import AuthContext, Client, Launch
 from mockehr.auth.scopes import ScopeError, ScopeSet, parse_scopes, within_registration
 
@@ -43,6 +44,8 @@ class AuthorizeRequest:
     launch: Launch | None
     prompt: str | None = None
     flags: list[str] = field(default_factory=list)  # things the audit trail should point out
+    oidc: object = None  # sessions.Requirements: prompt, max_age, acr (set by signin.prepare)
+    dpop_jkt: str | None = None  # the DPoP key thumbprint the code is bound to (RFC 9449 10)
 
     @property
     def is_ehr_launch(self) -> bool:
@@ -136,8 +139,13 @@ def check_request(params: dict, client: Client, redirect_uri: str, policy: Polic
     elif scopes.launch:
         raise RedirectError("invalid_request", "scope asks for 'launch' (an EHR launch) but there is no launch "
                             "parameter; standalone apps ask for launch/patient instead")
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not is_thumbprint(dpop_jkt):
+        raise RedirectError("invalid_request", "dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of "
+                            "the client's DPoP key: 43 characters of A-Z a-z 0-9 - _")
     return AuthorizeRequest(client, redirect_uri, params.get("state"), scopes, challenge, method,
-                            params.get("nonce"), params.get("login_hint"), launch, params.get("prompt"), flags)
+                            params.get("nonce"), params.get("login_hint"), launch, params.get("prompt"), flags,
+                            dpop_jkt=dpop_jkt)
 
 
 def _within_registered_scope(scopes: ScopeSet, client: Client, strict: bool, flags: list[str]) -> ScopeSet:

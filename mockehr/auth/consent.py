@@ -17,12 +17,14 @@ from mockehr.auth.authorize import AuthorizeRequest, apply_launch, granted_scope
 from mockehr.auth.model import AuthContext
 from mockehr.auth.scope_words import describe, describe_other
 from mockehr.auth.scopes import GRANULAR_CATEGORIES, ResourceScope, ScopeSet, granular_options
+from mockehr.auth.stepup import level_of
 
-LOGIN, PATIENT, ENCOUNTER, CONSENT = "login", "patient", "encounter", "consent"
-STEPS = (LOGIN, PATIENT, ENCOUNTER, CONSENT)
-STEP_LABELS = {LOGIN: "Sign in", PATIENT: "Choose patient", ENCOUNTER: "Choose encounter", CONSENT: "Allow access"}
-STEP_PATHS = {LOGIN: "/auth/login", PATIENT: "/auth/pick-patient", ENCOUNTER: "/auth/pick-encounter",
-              CONSENT: "/auth/consent"}
+LOGIN, SECOND_FACTOR, PATIENT, ENCOUNTER, CONSENT = "login", "second-factor", "patient", "encounter", "consent"
+STEPS = (LOGIN, SECOND_FACTOR, PATIENT, ENCOUNTER, CONSENT)
+STEP_LABELS = {LOGIN: "Sign in", SECOND_FACTOR: "Verify", PATIENT: "Choose patient", ENCOUNTER: "Choose encounter",
+               CONSENT: "Allow access"}
+STEP_PATHS = {LOGIN: "/auth/login", SECOND_FACTOR: "/auth/second-factor", PATIENT: "/auth/pick-patient",
+              ENCOUNTER: "/auth/pick-encounter", CONSENT: "/auth/consent"}
 USER_TYPES = ("Practitioner", "Patient")
 
 
@@ -32,6 +34,7 @@ class Progress:
 
     browser: str  # digest of the browser cookie this request is bound to
     encounter_skipped: bool = False
+    notice: str | None = None  # why the login page shows although someone is signed in (prompt, max_age)
 
 
 # -- the flow ----------------------------------------------------------------
@@ -45,6 +48,11 @@ def start(req: AuthorizeRequest, ctx: AuthContext, now: int) -> None:
             _patient_from_user(ctx)
 
 
+def required_level(req: AuthorizeRequest | None) -> int:
+    """The authentication level the request needs (acr_values, claims, the step-up fault): 2 = second factor."""
+    return req.oidc.level if req is not None and req.oidc is not None else 1
+
+
 def fixed_patient(req: AuthorizeRequest, ctx: AuthContext) -> str | None:
     """The patient no page may change: the EHR launch's, or the signed-in patient themself."""
     if req.launch is not None and req.launch.patient:
@@ -56,6 +64,8 @@ def applies(step: str, req: AuthorizeRequest, ctx: AuthContext) -> bool:
     """Whether this request shows the page at all (with what is known so far)."""
     if step == LOGIN:
         return not (req.launch is not None and req.launch.user)
+    if step == SECOND_FACTOR:
+        return required_level(req) > 1
     if step == PATIENT:
         return req.scopes.launch_patient and fixed_patient(req, ctx) is None
     if step == ENCOUNTER:
@@ -64,9 +74,11 @@ def applies(step: str, req: AuthorizeRequest, ctx: AuthContext) -> bool:
     return step == CONSENT
 
 
-def done(step: str, ctx: AuthContext, progress: Progress) -> bool:
+def done(step: str, ctx: AuthContext, progress: Progress, req: AuthorizeRequest | None = None) -> bool:
     if step == LOGIN:
         return ctx.user is not None
+    if step == SECOND_FACTOR:
+        return ctx.user is not None and level_of(ctx.amr) >= required_level(req)
     if step == PATIENT:
         return ctx.patient is not None
     if step == ENCOUNTER:
@@ -77,7 +89,7 @@ def done(step: str, ctx: AuthContext, progress: Progress) -> bool:
 def next_step(req: AuthorizeRequest, ctx: AuthContext, progress: Progress) -> str:
     """The first page this request still needs."""
     for step in STEPS:
-        if applies(step, req, ctx) and not done(step, ctx, progress):
+        if applies(step, req, ctx) and not done(step, ctx, progress, req):
             return step
     return CONSENT
 
@@ -87,7 +99,7 @@ def page_to_show(wanted: str, req: AuthorizeRequest, ctx: AuthContext, progress:
     if not applies(wanted, req, ctx):
         return next_step(req, ctx, progress)
     for step in STEPS[:STEPS.index(wanted)]:
-        if applies(step, req, ctx) and not done(step, ctx, progress):
+        if applies(step, req, ctx) and not done(step, ctx, progress, req):
             return step
     return wanted
 
@@ -101,7 +113,7 @@ def progress_bar(current: str, req: AuthorizeRequest, ctx: AuthContext, progress
         else:
             shown = applies(step, req, ctx)
         if shown:
-            state = "current" if step == current else "done" if done(step, ctx, progress) else "todo"
+            state = "current" if step == current else "done" if done(step, ctx, progress, req) else "todo"
             bar.append({"step": step, "label": STEP_LABELS[step], "state": state})
     return bar
 

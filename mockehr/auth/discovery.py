@@ -3,6 +3,8 @@ and the CapabilityStatement security block. Only what works is advertised."""
 
 from __future__ import annotations
 
+from mockehr.auth.dpop import ALGS as DPOP_SIGNING_ALGS
+
 SMART_CAPABILITIES = [
     "launch-ehr", "launch-standalone", "authorize-post",
     "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
@@ -33,10 +35,21 @@ def endpoints(root: str) -> dict:
         "userinfo_endpoint": f"{auth}/userinfo",
         "jwks_uri": f"{auth}/jwks",
         "management_endpoint": f"{auth}/manage",
+        "end_session_endpoint": f"{auth}/logout",
+        "pushed_authorization_request_endpoint": f"{auth}/par",
     }
 
 
-def smart_configuration(root: str) -> dict:
+def _par_and_dpop(urls: dict, require_par: bool) -> dict:
+    """PAR (RFC 9126 5) and DPoP (RFC 9449 5.1): mockehr.auth.par_http, dpop_http."""
+    fields = {"pushed_authorization_request_endpoint": urls["pushed_authorization_request_endpoint"],
+              "dpop_signing_alg_values_supported": list(DPOP_SIGNING_ALGS)}
+    if require_par:  # serve --require-par
+        fields["require_pushed_authorization_requests"] = True
+    return fields
+
+
+def smart_configuration(root: str, *, require_par: bool = False) -> dict:
     urls = endpoints(root)
     return {
         "issuer": f"{root}/fhir",
@@ -56,12 +69,20 @@ def smart_configuration(root: str) -> dict:
         "capabilities": SMART_CAPABILITIES,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
+        **_par_and_dpop(urls, require_par),
     }
 
 
-def openid_configuration(root: str) -> dict:
+def openid_configuration(root: str, *, require_par: bool = False) -> dict:
     urls = endpoints(root)
     urls.pop("management_endpoint")  # a SMART field, not an OpenID one
+    session = {  # sessions, logout, step-up: mockehr.auth.signin, logout_pages, stepup
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "acr_values_supported": ["urn:mockehr:loa:1", "urn:mockehr:loa:2"],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+    }
     return {
         "issuer": f"{root}/fhir",
         **urls,
@@ -70,16 +91,19 @@ def openid_configuration(root: str) -> dict:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GRANT_TYPES,
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGS,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser", "name",
-                             "given_name", "family_name", "email"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
+                             "fhirUser", "name", "given_name", "family_name", "email", "npi", "roles",
+                             "organization"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "request_parameter_supported": False,
         "claims_parameter_supported": False,
+        **session,
+        **_par_and_dpop(urls, require_par),
     }
 
 

@@ -27,7 +27,12 @@ class Decision:
 
 
 class Unauthorized(Exception):
-    """No usable token: 401 with WWW-Authenticate: Bearer error="invalid_token"."""
+    """No usable token: 401 with WWW-Authenticate: Bearer error="invalid_token", or the DPoP challenge in
+    `headers` (WWW-Authenticate: DPoP ..., maybe DPoP-Nonce) when a DPoP token or proof was refused."""
+
+    def __init__(self, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.headers = headers
 
 
 def decide(token: AccessToken, letter: str, rtype: str, user_patient: str | None) -> Decision:
@@ -71,7 +76,7 @@ class Guard:
         try:
             token = self._service.authenticate_bearer(header)
         except InvalidToken as exc:
-            raise Unauthorized(str(exc)) from None
+            raise Unauthorized(str(exc), getattr(exc, "headers", None)) from None
         sim = simulated(token.grant.context.sim_error, "fhir")
         if sim is not None:
             raise Unauthorized(sim.description)

@@ -106,6 +106,9 @@ class AuthContext:
     auth_time: int | None = None
     launch_id: str | None = None
     sim_error: str | None = None  # a SIM_ERRORS name from the launch or the client: fails a later step
+    sid: str | None = None  # the sign-in session (mockehr.auth.sessions) the grant belongs to
+    amr: list | None = None  # how the user signed in: ["pwd"] or ["pwd", "otp"] (mockehr.auth.stepup)
+    acr: str | None = None  # the authentication level reached, for the id_token
 
     # Authlib asks users for an id.
     def get_user_id(self) -> str | None:
@@ -137,6 +140,7 @@ class CodeRecord:
     used: bool = False
     grant_id: str | None = None  # set when exchanged, to revoke on replay
     replayed: bool = False  # a second exchange was tried (maybe while the first was still running)
+    dpop_jkt: str | None = None  # the DPoP key the code is bound to (dpop_jkt, or a proof sent to PAR; RFC 9449 10)
 
     # Authlib's AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -164,6 +168,7 @@ class Grant:
     access_jtis: set = field(default_factory=set)
     revoked: bool = False
     online: bool = False  # online_access refresh tokens end with the session
+    dpop_jkt: str | None = None  # a public client's refresh token is bound to this DPoP key (RFC 9449 5)
 
     # Authlib's TokenMixin, as the refresh grant sees its credential
     def get_scope(self) -> str:

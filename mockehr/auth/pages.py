@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from mockehr.auth import consent
+from mockehr.auth import consent, logout_pages, signin, stepup
 from mockehr.auth.authorize import granted_scope
-from mockehr.auth.consent import CONSENT, ENCOUNTER, LOGIN, PATIENT, STEP_PATHS, Progress
+from mockehr.auth.consent import CONSENT, ENCOUNTER, LOGIN, PATIENT, SECOND_FACTOR, STEP_PATHS, Progress
 from mockehr.auth.model import PendingAuthorization, digest, new_secret
 from mockehr.auth.routes import authorization_redirect
 from mockehr.auth.scopes import parse_scopes
@@ -51,6 +51,7 @@ class Visit:
     pending: PendingAuthorization
     progress: Progress
     new_cookie: str | None = None
+    opened: bool = False  # this GET opened the request (the session may have signed the user in)
 
     @property
     def req(self):
@@ -108,6 +109,14 @@ def build_blueprint() -> Blueprint:
         return _render("auth_error.html", None, status=400, heading=exc.heading, message=exc.message,
                        detail="Nothing was sent to the app.")
 
+    @bp.errorhandler(signin.SignedOut)
+    def signed_out(exc: signin.SignedOut):
+        return _render("auth_error.html", None, status=400, heading="You were signed out", message=str(exc),
+                       detail="Nothing was sent to the app. Go back to the app and start again.")
+
+    bp.after_app_request(signin.set_cookie)  # the session cookie, on whatever response signs a browser in or out
+    logout_pages.install(bp, _render)
+
     # -- opening a request -------------------------------------------------
     def visit(for_post: bool) -> Visit:
         service = _auth()
@@ -127,13 +136,14 @@ def build_blueprint() -> Blueprint:
         progress, created = bindings.bind(pending.request_id, digest(cookie), live)
         if created:
             consent.start(pending.request, pending.context, _now())
-            if pending.context.user:
+            signin.on_open(service, pending.request, pending.context, progress)  # single sign-on, EHR launch user
+            if pending.context.user and pending.request.launch is not None and pending.request.launch.user:
                 service.audit.record("login", client=pending.request.client.client_id, user=pending.context.user,
                                      method="ehr-launch", reason="the EHR launch names the user: no login page")
         elif not hmac.compare_digest(progress.browser, digest(cookie)):
             raise Refused("This sign-in was started in another browser (or its cookies were cleared). "
                           "Go back to the app and start again from this browser.")
-        return Visit(pending, progress, new_cookie)
+        return Visit(pending, progress, new_cookie, opened=created)
 
     def _check_post(pending: PendingAuthorization, progress: Progress | None, cookie: str | None) -> Visit:
         problem = None
@@ -175,6 +185,8 @@ def build_blueprint() -> Blueprint:
         v, elsewhere = landing(LOGIN)
         if elsewhere:
             return elsewhere
+        if v.opened and consent.done(LOGIN, v.ctx, v.progress, v.req):  # single sign-on: no login page
+            return go(v, consent.next_step(v.req, v.ctx, v.progress), 302)
         q = request.args.get("q", "").strip()
         store = _store()
         clinicians = consent.practitioner_rows(store.live("Practitioner"), store.live("PractitionerRole"))
@@ -183,7 +195,7 @@ def build_blueprint() -> Blueprint:
         chosen = v.ctx.user
         shown_c = [r for r in clinicians if consent.matches(r, q, ("name", "id", "role"))]
         shown_p = [r for r in patients if consent.matches(r, q)]
-        return show(v, LOGIN, "login.html", q=q, hinted=hinted, chosen=chosen,
+        return show(v, LOGIN, "login.html", q=q, hinted=hinted, chosen=chosen, notice=v.progress.notice,
                     clinicians=shown_c[:LIST_LIMIT], clinicians_total=len(shown_c),
                     patients=shown_p[:LIST_LIMIT], patients_total=len(shown_p), limit=LIST_LIMIT)
 
@@ -198,7 +210,35 @@ def build_blueprint() -> Blueprint:
             raise Refused(f"'{user or ''}' is not a practitioner or patient of this EHR. Go back and choose "
                           "someone from the list.", "Unknown user")
         consent.choose_user(v.req, v.ctx, v.progress, user, _now())
-        _auth().audit.record("login", client=v.req.client.client_id, user=user, method="login page")
+        signin.signed_in(_auth(), v.req, v.ctx, user)
+        v.progress.notice = None
+        _auth().audit.record("login", client=v.req.client.client_id, user=user, method="login page", sid=v.ctx.sid)
+        return go(v, consent.next_step(v.req, v.ctx, v.progress))
+
+    # -- 1b. second factor (step-up) -------------------------------------------
+    def second_factor_view(v: Visit, status: int = 200, problem: str | None = None) -> Response:
+        requirements = v.req.oidc
+        why = requirements.step_up if requirements is not None and requirements.step_up else None
+        return show(v, SECOND_FACTOR, "second_factor.html", status, user=_person(v.ctx.user), problem=problem,
+                    code=stepup.DEMO_CODE, fault=why, acr=stepup.LOA2)
+
+    @bp.get("/auth/second-factor")
+    def second_factor_page():
+        v, elsewhere = landing(SECOND_FACTOR)
+        if elsewhere:
+            return elsewhere
+        return second_factor_view(v)
+
+    @bp.post("/auth/second-factor")
+    def second_factor_check():
+        v = visit(for_post=True)
+        if consent.page_to_show(SECOND_FACTOR, v.req, v.ctx, v.progress) != SECOND_FACTOR:
+            return go(v, consent.next_step(v.req, v.ctx, v.progress))
+        if not stepup.check_code(request.form.get("otp")):
+            _auth().audit.record("step-up", "failure", client=v.req.client.client_id, user=v.ctx.user, sid=v.ctx.sid,
+                                 method="second-factor page", reason="the one-time code was wrong")
+            return second_factor_view(v, 400, "That code is not right. Enter the 6 digits shown below.")
+        signin.stepped_up(_auth(), v.req, v.ctx)
         return go(v, consent.next_step(v.req, v.ctx, v.progress))
 
     # -- 2. patient picker -------------------------------------------------
@@ -263,6 +303,9 @@ def build_blueprint() -> Blueprint:
             scope = granted_scope(v.req, v.ctx)
             if scope:
                 return approve(v, scope, decision="skipped: the launch says skip_consent")
+        scope = granted_scope(v.req, v.ctx)
+        if scope and signin.remembered(_auth(), v.req, v.ctx, scope):  # same app, same patient, same session
+            return approve(v, scope, decision="skipped: approved earlier in this sign-in session")
         return consent_view(v)
 
     @bp.post("/auth/consent")
@@ -292,7 +335,11 @@ def build_blueprint() -> Blueprint:
 
     def approve(v: Visit, scope: str, **decision) -> Response:
         service, req, ctx = _auth(), v.req, v.ctx
+        if ctx.sid:
+            signin.live_session(service, ctx)  # SignedOut: logged out in another tab meanwhile
         code = service.issue_code(req, ctx, scope)
+        if decision.get("decision") == "approved":
+            signin.remember(service, req, ctx, scope)
         finish(v)
         service.audit.record("consent", client=req.client.client_id, user=ctx.user, patient=ctx.patient,
                              encounter=ctx.encounter, launch="ehr" if req.is_ehr_launch else "standalone",

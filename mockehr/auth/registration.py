@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from joserfc.jwk import KeySet
 
+from mockehr.auth.pairwise import registration_problem
 from mockehr.auth.sim_errors import check_sim_error
 
 TOKEN_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
@@ -141,6 +142,7 @@ def validate_client_metadata(body: object, *, allow_http_localhost_only: bool = 
     subject_type = _string(body, "subject_type", "public")
     if subject_type not in SUBJECT_TYPES:
         raise _bad(f"subject_type {_show(subject_type)} must be 'public' or 'pairwise'")
+    _session_metadata(body, redirect_uris, subject_type, allow_http_localhost_only)
     return ClientMetadata(
         redirect_uris=redirect_uris, token_endpoint_auth_method=method,
         grant_types=grant_types, response_types=response_types,
@@ -151,6 +153,24 @@ def validate_client_metadata(body: object, *, allow_http_localhost_only: bool = 
         **{name: _url(body, name) for name in _OPTIONAL_URLS},
         extra=_extra(body),
     )
+
+
+def _session_metadata(body: dict, redirect_uris: tuple[str, ...], subject_type: str,
+                      loopback_http_only: bool) -> None:
+    """OIDC metadata kept in `extra`: sector_identifier_uri (pairwise; never fetched), post_logout_redirect_uris
+    (RP-Initiated Logout 3.1), backchannel_logout_uri and backchannel_logout_session_required (Back-Channel
+    Logout 2.2)."""
+    sector_uri = _url(body, "sector_identifier_uri", loopback_http_only=loopback_http_only)
+    problem = registration_problem(subject_type, redirect_uris, sector_uri)
+    if problem:
+        raise _bad(problem)
+    _string_list(body, "post_logout_redirect_uris")
+    for index, uri in enumerate(body.get("post_logout_redirect_uris") or ()):
+        reason = _redirect_uri_problem(uri, loopback_http_only)
+        if reason:
+            raise _bad(f"post_logout_redirect_uris[{index}] {_show(uri)} {reason}")
+    _url(body, "backchannel_logout_uri", loopback_http_only=loopback_http_only)
+    _boolean(body, "backchannel_logout_session_required")
 
 
 def _string(body: dict, name: str, default: str | None = None) -> str | None:

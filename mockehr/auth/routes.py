@@ -8,7 +8,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import InvalidClientError, OAuth2Error
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from mockehr.auth import authorize, discovery
+from mockehr.auth import authorize, discovery, dpop_http, par_http, signin
 from mockehr.auth.model import redact
 from mockehr.auth.registration import RegistrationError
 from mockehr.auth.service import AuthService
@@ -35,11 +35,15 @@ def build_blueprint() -> Blueprint:
 
     @bp.get("/fhir/.well-known/smart-configuration")
     def smart_configuration():
-        return json_answer(discovery.smart_configuration(_auth().root_url()), headers={"Cache-Control": "max-age=60"})
+        return json_answer(discovery.smart_configuration(_auth().root_url(),
+                                                         require_par=dpop_http.setting("require_par")),
+                           headers={"Cache-Control": "max-age=60"})
 
     @bp.get("/fhir/.well-known/openid-configuration")
     def openid_configuration():
-        return json_answer(discovery.openid_configuration(_auth().root_url()), headers={"Cache-Control": "max-age=60"})
+        return json_answer(discovery.openid_configuration(_auth().root_url(),
+                                                          require_par=dpop_http.setting("require_par")),
+                           headers={"Cache-Control": "max-age=60"})
 
     @bp.get("/auth/jwks")
     def jwks():
@@ -50,6 +54,8 @@ def build_blueprint() -> Blueprint:
         service = _auth()
         params = request.values.to_dict()
         try:
+            pushed = par_http.resolve(service, params)  # client_id + request_uri: the pushed request (RFC 9126 4)
+            params = pushed.params
             client, redirect_uri = authorize.check_client(params, service.state.clients.get(params.get("client_id")),
                                                           service.strict)
             if client is None:
@@ -63,6 +69,7 @@ def build_blueprint() -> Blueprint:
             return authorization_redirect(redirect_uri, params.get("state"), where.issuer, **answer)
 
         try:
+            par_http.check(service, client, pushed)  # a reused or expired request_uri; PAR required but not used
             req = authorize.check_request(params, client, redirect_uri,
                                           authorize.Policy(where.fhir_base, service.strict), service.state.launch)
             sim = simulated(req.sim_error, "authorize")
@@ -77,6 +84,10 @@ def build_blueprint() -> Blueprint:
                 service.fault_fired(denial)
                 raise authorize.RedirectError("access_denied", f"the user denied access (simulated by fault "
                                               f"{denial.fault_id}: {denial.spec.text})")
+            signin.prepare(service, req, params)  # prompt, max_age, acr_values, claims; the step-up fault
+            if not service.auto_approve and req.oidc.none:
+                ctx, scope = signin.silently(service, req)  # prompt=none: the session, or login_required & co
+                return back(code=service.issue_code(req, ctx, scope))
             if not service.auto_approve:
                 return authorize_in_pages(req)
             ctx = service.auto_context(req)
@@ -85,6 +96,7 @@ def build_blueprint() -> Blueprint:
                 raise authorize.RedirectError("invalid_scope", f"none of the requested scopes "
                                               f"({req.scopes.text()}) can be granted in this context; patient/ "
                                               "scopes need a patient: ask for launch/patient too")
+            signin.auto(service, req, ctx)  # the session (sid, auth_time, amr, acr); acr_values met at once
         except authorize.RedirectError as exc:
             service.audit.record("authorize", "failure", client=client.client_id, error=exc.error,
                                  reason=exc.description)
@@ -96,18 +108,24 @@ def build_blueprint() -> Blueprint:
         pending = _auth().state.add_pending(req)
         return redirect(f"{_auth().root_url()}/auth/login?request={pending.request_id}", 302)
 
+    @bp.post("/auth/par")
+    def pushed_authorization_request():
+        return par_http.push(_auth())  # RFC 9126
+
     @bp.post("/auth/token")
     def token():
         service = _auth()
-        response = service.server.create_token_response(request)
-        response.headers.update(NO_STORE)
+        # a DPoP header must hold a valid proof (RFC 9449 5); its key then binds the tokens
+        response = dpop_http.endpoint_proof(service) or service.server.create_token_response(request)
+        response.headers.update({**NO_STORE, **dpop_http.nonce_headers(service)})
         outcome = "success" if response.status_code == 200 else "failure"
         detail = {}
         if outcome == "failure":
             body = orjson.loads(response.get_data() or b"{}")
             detail = {"error": body.get("error"), "reason": body.get("error_description")}
         service.audit.record("token", outcome, grant_type=request.form.get("grant_type"),
-                             client=request.form.get("client_id") or _basic_client_id(), **detail)
+                             client=request.form.get("client_id") or _basic_client_id(), **detail,
+                             **(dpop_http.audit_detail() if outcome == "success" else {}))
         return response
 
     @bp.post("/auth/register")
@@ -133,11 +151,12 @@ def build_blueprint() -> Blueprint:
         try:
             access = service.authenticate_bearer(request.headers.get("Authorization"))
         except InvalidToken as exc:
-            return _bearer_error(str(exc))
+            return dpop_http.challenge_response(exc) or _bearer_error(str(exc))  # DPoP tokens: a DPoP challenge
         if not access.scopes.openid or not access.user:
             return _bearer_error("the access token was not issued with scope openid for a user",
                                  error="insufficient_scope", status=403)
-        claims = {"sub": access.user, **service.tokens.identity_claims(service.where(), access.user, access.scopes)}
+        claims = {"sub": access.claims["sub"],  # the access token's: pairwise for subject_type=pairwise clients
+                  **service.tokens.identity_claims(service.where(), access.user, access.scopes)}
         return json_answer(claims, headers=NO_STORE)
 
     @bp.post("/auth/introspect")

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from flask import request as flask_request
 
+from mockehr.auth import dpop_http
 from mockehr.auth.assertion import authenticate_private_key_jwt
 from mockehr.auth.model import AuthContext, CodeRecord, Grant, digest
 from mockehr.auth.scopes import ScopeError, is_narrower_or_equal, parse_scopes, within_registration
@@ -72,6 +73,8 @@ class SmartCodeGrant(grants.AuthorizationCodeGrant):
     def validate_token_request(self):
         super().validate_token_request()
         record: CodeRecord = self.request.authorization_code
+        # DPoP (RFC 9449 5, 10): a proof the client or server requires, by the key the code is bound to
+        dpop_http.check_token_request(self.request.client, bound_jkt=record.dpop_jkt, bound_to="authorization code")
         verifier = self.request.form.get("code_verifier")
         if record.challenge is None:
             if verifier:
@@ -134,6 +137,8 @@ class SmartRefreshGrant(grants.RefreshTokenGrant):
             self.auth.state.revoke_grant(grant)
             raise InvalidGrantError("refresh_token was already used and rotated; the whole grant is now revoked "
                                     "(refresh token reuse)")
+        # DPoP (RFC 9449 5): a proof the client or server requires, by the key a public client's token is bound to
+        dpop_http.check_token_request(client, bound_jkt=grant.dpop_jkt, bound_to="refresh token")
         firing = self.auth.faults.on_event("expire-refresh")
         if firing is not None:
             self.auth.fault_fired(firing)
@@ -197,6 +202,7 @@ class SmartClientCredentialsGrant(grants.ClientCredentialsGrant):
                                     + (f"; not allowed here: {' '.join(wrong)}" if wrong else ""))
         self.auth.simulate(self.request.client.metadata.extra.get("sim_error"), "backend")
         self.granted_scope = self._within_registered_scope(scopes)
+        dpop_http.check_token_request(self.request.client)  # a proof the client or server requires (RFC 9449 5)
 
     def _within_registered_scope(self, scopes) -> str:
         """A client registered with a `scope` gets at most that (the rest dropped; --strict refuses)."""
@@ -255,12 +261,16 @@ class SmartAuthorizationServer(AuthorizationServer):
 
     def _private_key_jwt(self, query_client, request):
         where: Issuer = self.where()
-        return authenticate_private_key_jwt(self.state, query_client, request, where.token_endpoint)
+        audience = where.token_endpoint
+        if flask_request.path == "/auth/par":  # RFC 9126 2: the issuer, token endpoint or PAR endpoint
+            audience = (where.token_endpoint, where.issuer, where.token_endpoint.rsplit("/", 1)[0] + "/par")
+        return authenticate_private_key_jwt(self.state, query_client, request, audience)
 
     def _generate(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
         grant: Grant = user
         return self.tokens.issue(self.where(), client, grant, scope or grant.scope,
-                                 include_refresh=include_refresh_token and grant_type != "client_credentials")
+                                 include_refresh=include_refresh_token and grant_type != "client_credentials",
+                                 jkt=dpop_http.proof_jkt())  # DPoP-bound when the request carried a proof
 
     def handle_error_response(self, request, error: OAuth2Error):
         if isinstance(error, InvalidClientError):
@@ -268,6 +278,10 @@ class SmartAuthorizationServer(AuthorizationServer):
             # Authorization header; otherwise 400, which Inferno's backend-services kit asserts for a bad
             # client_assertion_type (its other client-authentication checks accept 400 or 401).
             error.status_code = 401 if flask_request.headers.get("Authorization") else 400
+        if not error.description and error.error == "unsupported_grant_type":  # every rejection says why
+            grant = flask_request.form.get("grant_type")
+            error.description = (f"grant_type {grant!r} is not supported here; use authorization_code, "
+                                 "refresh_token or client_credentials" if grant else "grant_type is missing")
         return super().handle_error_response(request, error)
 
     def token_response(self):

@@ -8,12 +8,16 @@ from typing import Callable
 from flask import request
 
 from mockehr.audit import AuditLog
-from mockehr.auth import authorize
+from mockehr.auth import authorize, dpop_http
+from mockehr.auth.backchannel import Notifier
 from mockehr.auth.keys import KeyRing
 from mockehr.auth.model import AuthContext, Client, redact
 from mockehr.auth.registration import RegistrationError, validate_client_metadata
 from mockehr.auth.server import CONFIDENTIAL_METHODS, SmartAuthorizationServer
+from mockehr.auth.pairwise import Subjects, load_secret
+from mockehr.auth.par import PushedRequests
 from mockehr.auth.scopes import ScopeError, parse_scopes
+from mockehr.auth.sessions import SessionStore
 from mockehr.auth.state import AuthState
 from mockehr.auth.tokens import AccessToken, InvalidToken, Issuer, TokenService, launch_context
 from mockehr.faults import FaultBoard
@@ -35,8 +39,14 @@ class AuthService:
         self.clock = clock
         self.state = AuthState(data_dir, clock)
         self.keys = KeyRing(data_dir)
+        self.sessions = SessionStore(data_dir, clock)  # sign-in sessions (SSO, logout): mockehr.auth.signin
+        self.subjects = Subjects(load_secret(data_dir))  # pairwise sub (mockehr.auth.pairwise)
+        self.notifier = Notifier(audit)  # back-channel logout deliveries
+        self.pushed = PushedRequests(clock)  # PAR request_uri records (mockehr.auth.par_http)
+        self.dpop = dpop_http.DPoPState(clock)  # DPoP proof jti replay cache and nonces
         self.tokens = TokenService(self.state, self.keys, self._lifetime, user_claims,
-                                   forged=lambda: self.faults.active("bad-signature") is not None)
+                                   forged=lambda: self.faults.active("bad-signature") is not None,
+                                   subject=self.subjects.of)
         self.server = SmartAuthorizationServer(self.state, self.tokens, self.where, self.faults, self.fault_fired)
         self.server.strict = strict
 
@@ -55,6 +65,9 @@ class AuthService:
 
     def reset(self) -> None:
         self.state.reset()
+        self.sessions.clear()
+        self.pushed.clear()
+        self.dpop.clear()
 
     # -- clients --------------------------------------------------------------
     def auto_register(self, client_id: str, redirect_uri: str) -> Client:
@@ -109,10 +122,13 @@ class AuthService:
     # -- authorization --------------------------------------------------------
     def issue_code(self, req: authorize.AuthorizeRequest, ctx: AuthContext, scope: str) -> str:
         code = self.state.add_code(req.client.client_id, req.redirect_uri, scope, ctx, req.challenge,
-                                   req.challenge_method)
+                                   req.challenge_method, dpop_jkt=req.dpop_jkt)
+        session = self.sessions.by_sid(ctx.sid)
+        if session is not None:  # the app takes part in the session: back-channel logout reaches it
+            self.sessions.joined(session, req.client.client_id)
         self.audit.record("authorize", client=req.client.client_id, user=ctx.user, patient=ctx.patient,
                           encounter=ctx.encounter, scope=scope, launch="ehr" if req.is_ehr_launch else "standalone",
-                          flags=req.flags or None, code=redact(code))
+                          flags=req.flags or None, code=redact(code), sid=ctx.sid, acr=ctx.acr)
         return code
 
     def auto_context(self, req: authorize.AuthorizeRequest) -> AuthContext:
@@ -120,12 +136,8 @@ class AuthService:
 
     # -- bearer tokens --------------------------------------------------------
     def authenticate_bearer(self, header: str | None) -> AccessToken:
-        if not header:
-            raise InvalidToken("no access token: send Authorization: Bearer <token>")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("the Authorization header must be 'Bearer <access token>'")
-        return self.tokens.verify(token.strip(), self.where().fhir_base)
+        """`Bearer <token>`, or `DPoP <token>` with a DPoP proof for a DPoP-bound token (RFC 9449 7)."""
+        return dpop_http.authenticate(self, header)
 
     def authenticate_caller(self) -> str:
         """Introspection callers: a registered client, or anyone holding a valid access token."""
@@ -148,12 +160,17 @@ class AuthService:
             if grant is None or not current or grant.revoked:
                 return inactive
             return {"active": True, "scope": grant.scope, "client_id": grant.client_id,
-                    "token_type": "refresh_token", "iat": int(grant.created), **({"sub": grant.context.user} if grant.context.user else {}),
+                    "token_type": "refresh_token", "iat": int(grant.created),
+                    **({"cnf": {"jkt": grant.dpop_jkt}} if grant.dpop_jkt else {}),  # bound to a DPoP key
+                    **({"sub": self.subjects.of(self.state.clients.get(grant.client_id), grant.context.user)}
+                       if grant.context.user else {}),
                     **launch_context(grant.context, self.where())}
         claims = access.claims
         answer = {"active": True, "scope": claims["scope"], "client_id": claims["client_id"],
-                  "token_type": "Bearer", "exp": claims["exp"], "iat": claims["iat"], "iss": claims["iss"],
-                  "aud": claims["aud"], "sub": claims["sub"]}
+                  "token_type": "DPoP" if "cnf" in claims else "Bearer", "exp": claims["exp"], "iat": claims["iat"],
+                  "iss": claims["iss"], "aud": claims["aud"], "sub": claims["sub"]}
+        if "cnf" in claims:  # RFC 9449 6.2: the key a DPoP-bound token is bound to
+            answer["cnf"] = claims["cnf"]
         # SMART 2.2 token introspection: every launch context parameter of the token response SHALL be here
         answer.update(launch_context(access.grant.context, self.where()))
         for name in ("patient", "encounter", "fhirUser"):

@@ -181,10 +181,10 @@ class AuthState:
 
     # -- codes --------------------------------------------------------------
     def add_code(self, client_id: str, redirect_uri: str, scope: str, context: AuthContext,
-                 challenge: str | None, challenge_method: str | None) -> str:
+                 challenge: str | None, challenge_method: str | None, dpop_jkt: str | None = None) -> str:
         code = new_secret()
         record = CodeRecord(digest(code), client_id, redirect_uri, scope, context, challenge, challenge_method,
-                            self.clock() + CODE_LIFETIME)
+                            self.clock() + CODE_LIFETIME, dpop_jkt=dpop_jkt)
         with self.lock:
             self.codes[record.code_digest] = record
         return code

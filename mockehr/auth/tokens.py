@@ -54,20 +54,25 @@ class Issuer:
 
 class TokenService:
     def __init__(self, state: AuthState, keys: KeyRing, lifetime: Callable[[], int],
-                 user_claims: Callable[[str], dict], forged: Callable[[], bool] = lambda: False):
+                 user_claims: Callable[[str], dict], forged: Callable[[], bool] = lambda: False,
+                 subject: Callable[[Client, str], str] | None = None):
         self.state = state
+        self.subject = subject or (lambda client, user: user)  # the user's sub as this client sees it (pairwise)
         self.forged = forged  # the bad-signature fault: sign new tokens with a key not in the JWKS
         self.keys = keys
         self.lifetime = lifetime  # seconds an access token lives (faults may change it)
         self.user_claims = user_claims  # "Practitioner/x" -> {"name": ..., "email": ...}
 
-    def issue(self, where: Issuer, client: Client, grant: Grant, scope: str, include_refresh: bool) -> dict:
+    def issue(self, where: Issuer, client: Client, grant: Grant, scope: str, include_refresh: bool,
+              jkt: str | None = None) -> dict:
+        """jkt: the thumbprint of the token request's DPoP proof key: the token is bound to it (RFC 9449 6)."""
         now = int(self.state.clock())
         lifetime = int(self.lifetime())
         scopes = parse_scopes(scope)
         ctx = grant.context
         jti = uuid.uuid4().hex
-        claims = {"iss": where.issuer, "sub": ctx.user or client.client_id, "aud": where.fhir_base,
+        claims = {"iss": where.issuer, "sub": self.subject(client, ctx.user) if ctx.user else client.client_id,
+                  "aud": where.fhir_base,
                   "client_id": client.client_id, "scope": scope, "iat": now, "exp": now + lifetime, "jti": jti}
         if ctx.patient:
             claims["patient"] = ctx.patient
@@ -75,14 +80,18 @@ class TokenService:
             claims["encounter"] = ctx.encounter
         if ctx.user and scopes.fhir_user:
             claims["fhirUser"] = f"{where.fhir_base}/{ctx.user}"
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}
         self.state.attach_access_token(grant, jti)
         response: dict = {"access_token": self.keys.sign(claims, "RS256", typ="at+jwt",
-                                                                   forged=self.forged()), "token_type": "Bearer",
-                          "expires_in": lifetime, "scope": scope}
+                                                                   forged=self.forged()),
+                          "token_type": "DPoP" if jkt else "Bearer", "expires_in": lifetime, "scope": scope}
         if scopes.openid and ctx.user:
             response["id_token"] = self.id_token(where, client, ctx, scopes, now, lifetime)
         granted = parse_scopes(grant.scope)  # a refresh may narrow the token, never the grant
         if include_refresh and (granted.offline_access or granted.online_access):
+            if jkt and client.is_public and not grant.dpop_jkt:  # RFC 9449 5: a public client's refresh token
+                grant.dpop_jkt = jkt  # is bound to the key too (checked by mockehr.auth.dpop_http)
             response["refresh_token"] = self.state.rotate_refresh_token(grant)
             grant.online = granted.online_access and not granted.offline_access
         response.update(launch_context(ctx, where))
@@ -90,10 +99,16 @@ class TokenService:
 
     def id_token(self, where: Issuer, client: Client, ctx: AuthContext, scopes: ScopeSet, now: int,
                  lifetime: int) -> str:
-        claims = {"iss": where.issuer, "sub": ctx.user, "aud": client.client_id, "iat": now,
+        claims = {"iss": where.issuer, "sub": self.subject(client, ctx.user), "aud": client.client_id, "iat": now,
                   "exp": now + lifetime, "auth_time": ctx.auth_time or now}
         if ctx.nonce:
             claims["nonce"] = ctx.nonce
+        if ctx.sid:  # the sign-in session: RP-initiated and back-channel logout name it
+            claims["sid"] = ctx.sid
+        if ctx.acr:
+            claims["acr"] = ctx.acr
+        if ctx.amr:
+            claims["amr"] = list(ctx.amr)
         claims.update(self.identity_claims(where, ctx.user, scopes))
         return self.keys.sign(claims, "RS256", forged=self.forged())
 
@@ -104,7 +119,8 @@ class TokenService:
             claims["fhirUser"] = f"{where.fhir_base}/{user}"
         known = self.user_claims(user)
         if scopes.profile:
-            claims.update({k: v for k, v in known.items() if k in ("name", "given_name", "family_name")})
+            claims.update({k: v for k, v in known.items()
+                           if k in ("name", "given_name", "family_name", "npi", "roles", "organization")})
         if scopes.email and known.get("email"):
             claims["email"] = known["email"]
         return claims

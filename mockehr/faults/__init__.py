@@ -16,6 +16,7 @@ Spec grammar: `KIND[:key=value[,key=value...]]` (see DESIGN.md, "Fault specs").
 | jwks-down | - | path (default /auth/jwks) method every rate count | request: 503 |
 | deny | - | every rate count | event at authorize: error=access_denied |
 | expire-refresh | - | every rate count | event at the refresh grant: invalid_grant |
+| step-up | scope=* (a glob over one scope) | every rate count | event at authorize, for requests asking for a matching scope: a second factor (acr urn:mockehr:loa:2) |
 | rotate-keys | keep_old=false | - | one-shot: rotate the signing keys |
 | revoke-all | - | - | one-shot: revoke every token issued so far |
 | token-lifetime | seconds (required, 1..31536000) | - | lasting: access token lifetime |
@@ -36,7 +37,8 @@ naming the kind.
 
 Using the board:
 - request hook: `board.on_request(method, path)` -> firings (see its docstring);
-- authorize / refresh grant: `board.on_event("deny")`, `board.on_event("expire-refresh")`;
+- authorize / refresh grant: `board.on_event("deny")`, `board.on_event("step-up", scopes=[...])`,
+  `board.on_event("expire-refresh")`;
 - bulk export (fhir/bulk_routes.py): `board.on_event(...)` with a BULK_KINDS kind at its kick-off,
   status poll or file download; throttle and error reach the bulk URLs like any other path;
 - token issuance and clock: `board.active("token-lifetime" | "clock" | "bad-signature")`;

@@ -26,6 +26,7 @@ class Firing:
     throttle {"status": 429, "retry_after": S}    error {"status": N}    jwks-down {"status": 503}
     drop {"drop": True}    latency {"sleep_ms": MS}    slow-body {"bytes_per_second": B}
     deny {"error": "access_denied"}    expire-refresh {"error": "invalid_grant"}
+    step-up {"step_up": "urn:mockehr:loa:2"}
     transient-error {"status": 500, "issue": "transient"}    file-generation-failed {"fail": "export"}
     some-file-generation-failed {"fail": "some-files"}    file-expired {"status": 410}
     rotate-keys {"rotate_keys": True, "keep_old": BOOL}    revoke-all {"revoke_all": True}
@@ -47,6 +48,7 @@ def _action(spec: FaultSpec) -> dict:
         "slow-body": lambda: {"bytes_per_second": p["bytes_per_second"]},
         "deny": lambda: {"error": "access_denied"},
         "expire-refresh": lambda: {"error": "invalid_grant"},
+        "step-up": lambda: {"step_up": "urn:mockehr:loa:2"},
         "transient-error": lambda: {"status": 500, "issue": "transient"},
         "file-generation-failed": lambda: {"fail": "export"},
         "some-file-generation-failed": lambda: {"fail": "some-files"},
@@ -159,16 +161,19 @@ class FaultBoard:
                 chosen = [e for e in chosen if e.spec.kind != "slow-body"]
             return [self._fire(e) for e in chosen]
 
-    def on_event(self, kind: str) -> Firing | None:
-        """For a decision point of an EVENT_KINDS kind ("deny" at authorize, "expire-refresh"
-        at the refresh grant; the bulk kinds at a status poll, a kick-off, a file download):
-        the firing, or None. Each live fault of that kind counts the
-        decision (`every`, then one `rate` draw); the first added that passes fires."""
+    def on_event(self, kind: str, scopes=None) -> Firing | None:
+        """For a decision point of an EVENT_KINDS kind ("deny" and "step-up" at authorize,
+        "expire-refresh" at the refresh grant; the bulk kinds at a status poll, a kick-off, a file
+        download): the firing, or None. Each live fault of that kind counts the
+        decision (`every`, then one `rate` draw); the first added that passes fires.
+        `scopes` (the requested scope strings, for step-up): only faults whose `scope` glob
+        selects one of them count the decision; None selects every fault of the kind."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"on_event() takes one of {sorted(EVENT_KINDS)}, not {kind!r}")
         with self._lock:
             passing = [e for e in self._entries.values()
-                       if e.spec.kind == kind and not e.spent and e.step()]
+                       if e.spec.kind == kind and not e.spent
+                       and (scopes is None or e.spec.matches_scopes(scopes)) and e.step()]
             return self._fire(passing[0]) if passing else None
 
     def active(self, kind: str) -> FaultSpec | None:

@@ -20,7 +20,8 @@ REQUEST_KINDS = frozenset({"throttle", "error", "latency", "drop", "slow-body", 
 # Bulk Data export faults (smart-bulk-data-server's simulated errors, spelled as kinds are here);
 # decided at the bulk export's own decision points, like the event kinds they are.
 BULK_KINDS = frozenset({"transient-error", "file-generation-failed", "some-file-generation-failed", "file-expired"})
-EVENT_KINDS = frozenset({"deny", "expire-refresh"}) | BULK_KINDS
+# step-up is decided at the authorize endpoint, for the requests whose scopes match its `scope` glob.
+EVENT_KINDS = frozenset({"deny", "expire-refresh", "step-up"}) | BULK_KINDS
 STATE_KINDS = frozenset({"rotate-keys", "token-lifetime", "revoke-all", "clock", "bad-signature"})
 ONE_SHOT_KINDS = frozenset({"rotate-keys", "revoke-all"})    # applied once, via FaultBoard.take_one_shots
 LASTING_KINDS = STATE_KINDS - ONE_SHOT_KINDS                 # in force while present, via FaultBoard.active
@@ -63,6 +64,7 @@ _KINDS = {k.name: k for k in (
     _Kind("bad-signature"),
     _Kind("jwks-down", (), REQUEST_SELECTORS, JWKS_PATH),
     _Kind("slow-body", ("bytes_per_second",), REQUEST_SELECTORS, DEFAULT_PATH),
+    _Kind("step-up", ("scope",), EVENT_SELECTORS),
     _Kind("transient-error", (), EVENT_SELECTORS),
     _Kind("file-generation-failed", (), EVENT_SELECTORS),
     _Kind("some-file-generation-failed", (), EVENT_SELECTORS),
@@ -83,6 +85,9 @@ def _quoted(raw: str) -> str:
     return f"'{raw}'" if len(raw) <= 60 else f"'{raw[:57]}...'"
 
 
+_LARGEST = 2**63 - 1
+
+
 def _whole(lo: int | None, hi: int | None, what: str):
     """A parser for a whole number in [lo, hi]; `what` completes "'key' must be ..."."""
     def parse(key: str, raw: str) -> int:
@@ -94,6 +99,8 @@ def _whole(lo: int | None, hi: int | None, what: str):
                 value = None
         if value is None or (lo is not None and value < lo) or (hi is not None and value > hi):
             raise FaultSpecError(f"'{key}' must be {what}, got {_quoted(raw)}")
+        if abs(value) > _LARGEST:  # the fault list is JSON, whose integers stop at 64 bits
+            raise FaultSpecError(f"'{key}' must be {what} and at most {_LARGEST}, got {_quoted(raw)}")
         return value
     return parse
 
@@ -124,6 +131,24 @@ def _method(key: str, raw: str) -> str:
     return raw.upper()
 
 
+_SCOPE_GLOB = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+\Z")  # RFC 6749 3.3 scope-token characters (and glob ones)
+_SCOPE_CONTEXTS = ("patient", "user", "system")
+
+
+def _scope(key: str, raw: str) -> str:
+    """A glob over one SMART scope, e.g. patient/MedicationRequest.* or *.cruds or openid."""
+    if not _SCOPE_GLOB.match(raw):
+        raise FaultSpecError(f"'{key}' must be a glob over one scope such as patient/MedicationRequest.*, "
+                             f"got {_quoted(raw)}")
+    context, slash, _ = raw.partition("/")
+    if slash and context not in _SCOPE_CONTEXTS and context != "launch" and not any(c in context for c in "*?["):
+        close = difflib.get_close_matches(context.lower(), _SCOPE_CONTEXTS, n=1)
+        hint = f"did you mean '{close[0]}{raw[len(context):]}'?" if close else "use patient, user or system"
+        raise FaultSpecError(f"'{key}' names scope context '{context}', which is not patient, user or system "
+                             f"({hint})")
+    return raw
+
+
 def _path(key: str, raw: str) -> str:
     if not _PATH.match(raw):
         raise FaultSpecError(f"'{key}' must be a glob over the URL path starting with '/', got {_quoted(raw)}")
@@ -140,6 +165,7 @@ _PARAMS = {
     "offset": (_whole(-315_360_000, 315_360_000, "a whole number of seconds from -315360000 to 315360000"),
                _REQUIRED, "-300"),
     "bytes_per_second": (_whole(1, None, "a whole number >= 1"), 1024, "100"),
+    "scope": (_scope, "*", "patient/MedicationRequest.*"),
     "path": (_path, None, "/fhir/*"),
     "method": (_method, None, "GET"),
     "every": (_whole(1, None, "a whole number >= 1"), None, "3"),
@@ -172,9 +198,28 @@ class FaultSpec:
         path = path.split("?", 1)[0]
         return fnmatchcase(path, self.path) or (self.path.endswith("/*") and path == self.path[:-2])
 
+    def matches_scopes(self, scopes) -> bool:
+        """Whether an authorization asking for these scope strings is selected by the `scope` glob (step-up).
+        A wildcard-type scope counts for every type: patient/*.rs matches 'patient/MedicationRequest.*'."""
+        glob = self.params.get("scope")
+        if glob is None:
+            return True
+        return any(_scope_hits(glob, word) for word in scopes)
+
     def describe(self) -> str:
         """The fault in plain words, e.g. "answer 500 to every 3rd GET on /fhir/*, at most twice"."""
         return _describe(self)
+
+
+def _scope_hits(glob: str, word: str) -> bool:
+    if fnmatchcase(word, glob):
+        return True
+    context, slash, rest = word.partition("/")
+    glob_context, glob_slash, glob_rest = glob.partition("/")
+    glob_type, dot, _ = glob_rest.partition(".")
+    if slash and glob_slash and dot and rest.startswith("*.") and not any(c in glob_type for c in "*?["):
+        return fnmatchcase(f"{context}/{glob_type}{rest[1:]}", glob)
+    return False
 
 
 def parse_fault(text: str) -> FaultSpec:
@@ -280,6 +325,10 @@ def _describe(spec: FaultSpec) -> str:
         return what + _tail(spec)
     if spec.kind == "deny":
         return f"end {_target(spec, 'authorization')} in access_denied{_tail(spec)}"
+    if spec.kind == "step-up":
+        scopes = "" if p["scope"] == "*" else f" asking for {p['scope']}"
+        return (f"demand a second factor (step-up to urn:mockehr:loa:2) at "
+                f"{_target(spec, 'authorization' + scopes)}{_tail(spec)}")
     if spec.kind == "expire-refresh":
         return f"answer invalid_grant to {_target(spec, 'refresh grant')}{_tail(spec)}"
     if spec.kind == "transient-error":

@@ -7,7 +7,7 @@ that limit into sets of visible ids and per-resource checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from mockehr.fhir import search
@@ -34,13 +34,23 @@ class RequestAccess:
     store: Store
     decide: Callable  # (letter, resource type) -> Decision
     own_resource: str | None = None  # "Practitioner/ID" of a token with the fhirUser scope
+    # Per request (one RequestAccess lives as long as one request): decisions, and the ids they let
+    # through, worked out once; $everything and _include ask the same questions for every resource.
+    _decisions: dict = field(default_factory=dict, repr=False)
+    _visible: dict = field(default_factory=dict, repr=False)
 
     def is_own_resource(self, rtype: str, rid: str) -> bool:
         """SMART: fhirUser names a resource the app can read to learn who the user is."""
         return self.own_resource == f"{rtype}/{rid}"
 
+    def _decide(self, letter: str, rtype: str):
+        decision = self._decisions.get((letter, rtype))
+        if decision is None:
+            decision = self._decisions[(letter, rtype)] = self.decide(letter, rtype)
+        return decision
+
     def require(self, interaction: str, rtype: str):
-        decision = self.decide(LETTERS[interaction], rtype)
+        decision = self._decide(LETTERS[interaction], rtype)
         if not decision.allowed:
             raise forbidden(f"{interaction} of {rtype} is not allowed: {decision.reason}", decision.missing_scope)
         return decision
@@ -51,8 +61,22 @@ class RequestAccess:
             raise forbidden(f"{interaction} of {rtype}/{resource.get('id', '(new)')} is not allowed: {problem}")
 
     def may_see(self, rtype: str, resource: dict) -> bool:
-        decision = self.decide("r", rtype)
-        return decision.allowed and why_hidden(self.store, decision, rtype, resource) is None
+        decision = self._decide("r", rtype)
+        if not decision.allowed:
+            return False
+        if not decision.patient and not decision.filters:
+            return True
+        rid = resource.get("id")
+        with self.store.lock:
+            current = self.store.read(rtype, rid) if isinstance(rid, str) else None
+            if current is not None and current.resource is resource:
+                # The stored current version: the index knows its keys (no extraction per resource).
+                key = (rtype, decision.patient, decision.filters)
+                if key not in self._visible:
+                    self._visible[key] = self.visible_ids(decision, rtype)
+                visible = self._visible[key]
+                return visible is None or rid in visible
+        return why_hidden(self.store, decision, rtype, resource) is None
 
     def may_see_id(self, rtype: str, rid: str) -> bool:
         """For deletion entries in history: judged by the resource's last live version."""
@@ -67,8 +91,14 @@ class RequestAccess:
         if decision.patient:
             allowed = compartment_ids(self.store, rtype, decision.patient)
         if decision.filters:
-            matched = filtered_ids(self.store.index(rtype), rtype, decision.filters)
-            allowed = matched if allowed is None else allowed & matched
+            index = self.store.index(rtype)
+            if allowed is None:
+                allowed = filtered_ids(index, rtype, decision.filters)
+            else:  # within the compartment: intersect with each group's matches (set & set walks the smaller)
+                found: set[str] = set()
+                for group in decision.filters:
+                    found |= allowed & search.matching(search.parse(rtype, list(group)), index)
+                allowed = found
         return allowed
 
 
@@ -86,7 +116,7 @@ def compartment_ids(store: Store, rtype: str, patient: str) -> set[str] | None:
 def filtered_ids(index: TypeIndex, rtype: str, filters: tuple) -> set[str]:
     found: set[str] = set()
     for group in filters:
-        found.update(search.run(search.parse(rtype, list(group)), index))
+        found.update(search.matching(search.parse(rtype, list(group)), index))
     return found
 
 

@@ -35,10 +35,11 @@ def shape(resource: dict, summary: str | None = None, elements: list[str] | None
 
 def page_links(url: str, pairs: list[tuple[str, str]], offset: int, count: int, total: int) -> list[dict]:
     """self / first / previous / next / last links; stateless, so they stay valid while the data does."""
-    kept = [(k, val) for k, val in pairs if k not in ("_offset", "_count")]
+    kept = urlencode([(k, val) for k, val in pairs if k not in ("_offset", "_count")])
+    prefix = f"{url}?{kept}&" if kept else f"{url}?"  # encoded once, not once per link
 
     def link(relation: str, at: int) -> dict:
-        return {"relation": relation, "url": f"{url}?{urlencode(kept + [('_count', str(count)), ('_offset', str(at))])}"}
+        return {"relation": relation, "url": f"{prefix}_count={count}&_offset={at}"}
 
     links = [link("self", offset)]
     if count == 0:

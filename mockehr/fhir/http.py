@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
 
@@ -20,6 +21,13 @@ _WILDCARDS = {"*/*", "application/*", "text/html", "text/*"}
 
 def response_type(request: Request) -> str:
     """The JSON media type to answer with, or a 406 when the client wants something else."""
+    known = request.environ.get("mockehr.response_type")  # routes check it first, _answer asks again
+    if known is None:
+        known = request.environ["mockehr.response_type"] = _response_type(request)
+    return known
+
+
+def _response_type(request: Request) -> str:
     fmt = request.args.get("_format")
     if fmt:
         fmt = fmt.split(";")[0].strip().lower()
@@ -86,6 +94,7 @@ def _utc(fhir_instant: str) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0)
 
 
+@lru_cache(maxsize=4096)  # Last-Modified of every read; seed resources share a handful of instants
 def http_date(fhir_instant: str) -> str:
     return format_datetime(_utc(fhir_instant), usegmt=True)
 

@@ -45,8 +45,9 @@ def _authenticate() -> None:
         g.mockehr_token = current_app.extensions["mockehr.guard"].authenticate(request.headers.get("Authorization"))
     except Unauthorized as exc:
         safe = str(exc).replace('"', "'")
-        raise FHIRError(401, "login", str(exc),
-                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'})
+        raise FHIRError(401, "login", str(exc),  # a DPoP token or proof refused: the DPoP challenge (RFC 9449 7.1)
+                        headers=exc.headers or {"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                                                    f'error_description="{safe}"'})
 
 
 def _audit(response: Response) -> Response:

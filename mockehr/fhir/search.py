@@ -6,6 +6,7 @@ modifiers each supports; repeated parameters AND, comma-separated values OR.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,8 +213,22 @@ def _reference_key(param: str, modifier: str | None, text: str) -> str:
 
 # -- running ---------------------------------------------------------------
 
-def run(request: SearchRequest, index: TypeIndex) -> list[str]:
-    """Ids that match every criterion, in the requested order."""
+class Budget:
+    """A search's time allowance (Settings.search_time_budget): check() raises a 422 too-costly once spent."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds > 0 else None
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise FHIRError(422, "too-costly", f"this search took longer than the server allows ({self.seconds:g} s, "
+                            "MOCKEHR_SEARCH_TIME_BUDGET) and was stopped; narrow it (a patient, code or date), "
+                            "or ask for fewer _include/_revinclude")
+
+
+def run(request: SearchRequest, index: TypeIndex, budget: Budget | None = None) -> list[str]:
+    """Ids that match every criterion, in the requested order; `budget` stops a search that runs too long."""
     hashed = [c for c in request.criteria if _is_hashed(c)]
     filtered = [c for c in request.criteria if not _is_hashed(c)]
     candidates: set[str] | None = None
@@ -226,8 +241,36 @@ def run(request: SearchRequest, index: TypeIndex) -> list[str]:
             return []
     ids = index.ids if candidates is None else candidates
     if filtered:
-        ids = [rid for rid in ids if all(_matches(c, index, rid) for c in filtered)]
+        if budget is None or budget.deadline is None:
+            ids = [rid for rid in ids if all(_matches(c, index, rid) for c in filtered)]
+        else:
+            kept = []
+            for n, rid in enumerate(ids):
+                if not n & 511:
+                    budget.check()
+                if all(_matches(c, index, rid) for c in filtered):
+                    kept.append(rid)
+            ids = kept
+    if budget is not None:
+        budget.check()
     return _sorted(list(ids), request.sort, index, params_for(request.rtype))
+
+
+def matching(request: SearchRequest, index: TypeIndex) -> set[str]:
+    """Ids that match every criterion, unordered: run() without the sort, for access filters (granular
+    scopes), which only ask "is this id in?". The answer may be the index's own set: do not change it."""
+    candidates: set[str] | None = None
+    for criterion in sorted((c for c in request.criteria if _is_hashed(c)), key=lambda c: _bucket_size(c, index)):
+        buckets = [index.lookup(criterion.param, key) for key in criterion.values]
+        matched = buckets[0] if len(buckets) == 1 else set().union(*buckets)
+        candidates = matched if candidates is None else candidates & matched
+        if not candidates:
+            return set()
+    ids = index.ids if candidates is None else candidates
+    filtered = [c for c in request.criteria if not _is_hashed(c)]
+    if filtered:
+        return {rid for rid in ids if all(_matches(c, index, rid) for c in filtered)}
+    return ids
 
 
 def _is_hashed(c: Criterion) -> bool:

@@ -11,6 +11,8 @@ They cover the FHIR R4 parameters every US Core 7.0 profile requires
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 COMMON = {
     "_id": ("token", "id"),
     "_lastUpdated": ("date", "meta.lastUpdated"),
@@ -359,8 +361,9 @@ PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
 RESOURCE_TYPES: tuple[str, ...] = tuple(sorted(DEFINITIONS))
 
 
+@lru_cache(maxsize=256)  # asked for every resource indexed and every search: build each type's dict once
 def params_for(resource_type: str) -> dict[str, tuple[str, str]]:
-    """Every parameter a type answers to, the common ones included."""
+    """Every parameter a type answers to, the common ones included (a shared dict: do not change it)."""
     return {**COMMON, **DEFINITIONS.get(resource_type, {})}
 
 
@@ -384,5 +387,6 @@ REFERENCE_TARGETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def reference_params(resource_type: str) -> list[str]:
-    return [name for name, (ptype, _) in params_for(resource_type).items() if ptype == "reference"]
+@lru_cache(maxsize=256)
+def reference_params(resource_type: str) -> tuple[str, ...]:
+    return tuple(name for name, (ptype, _) in params_for(resource_type).items() if ptype == "reference")

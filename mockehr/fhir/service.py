@@ -43,10 +43,11 @@ def check_id(rid: str) -> None:
 
 
 class FHIRService:
-    def __init__(self, store: Store, default_count: int = 50, max_count: int = 1000):
+    def __init__(self, store: Store, default_count: int = 50, max_count: int = 1000, time_budget: float = 0.0):
         self.store = store
         self.default_count = default_count
         self.max_count = max_count
+        self.time_budget = time_budget  # seconds a search may run (0: no limit)
 
     # -- reading ------------------------------------------------------------
     def read(self, rtype: str, rid: str, access: RequestAccess | None = None) -> Version:
@@ -91,25 +92,29 @@ class FHIRService:
         request = search.parse(rtype, pairs, strict=strict, default_count=self.default_count,
                                max_count=self.max_count)
         index = self.store.index(rtype)
+        budget = search.Budget(self.time_budget)
         with self.store.lock:
-            ids = search.run(request, index)
+            ids = search.run(request, index, budget)
             visible = access.visible_ids(decision, rtype) if access else None
             if visible is not None:
                 ids = [rid for rid in ids if rid in visible]
             page_ids = ids[request.offset:request.offset + request.count] if request.summary != "count" else []
             page = [self.store.read(rtype, rid).resource for rid in page_ids]
-            included = self._included(request, page)
+            included = self._included(request, page, budget)
             if access:
                 included = [r for r in included if access.may_see(r["resourceType"], r)]
         return SearchResult(request, len(ids), page, included)
 
-    def _included(self, request: search.SearchRequest, page: list[dict]) -> list[dict]:
+    def _included(self, request: search.SearchRequest, page: list[dict],
+                  budget: search.Budget | None = None) -> list[dict]:
         if not (request.include or request.revinclude):
             return []
         seen = {(r["resourceType"], r["id"]) for r in page}
         found: list[dict] = []
         frontier = page
         for round_no in range(_MAX_INCLUDE_ROUNDS):
+            if budget is not None:
+                budget.check()
             fresh: list[dict] = []
             for inc in request.include:
                 if round_no and not inc.iterate:
@@ -169,6 +174,8 @@ class FHIRService:
             if if_none_exist:
                 pairs = parse_qsl(if_none_exist.lstrip("?"), keep_blank_values=True)
                 ids = search.run(search.parse(rtype, pairs, strict=True), self.store.index(rtype))
+                if access:  # what the caller may not see does not exist for it (nor is it answered back)
+                    ids = [rid for rid in ids if access.may_see(rtype, self.store.read(rtype, rid).resource)]
                 if len(ids) > 1:
                     raise FHIRError(412, "duplicate", f"If-None-Exist: {if_none_exist} matches {len(ids)} "
                                     f"{rtype} resources; it must match at most one")
@@ -272,11 +279,20 @@ class FHIRService:
                 members.extend(self.store.read(rtype, rid).resource for rid in sorted(ids))
             seen = {(r["resourceType"], r["id"]) for r in members}
             extras: list[dict] = []
+            outside: dict[str, tuple[str, str] | None] = {}  # reference key -> target outside the compartment
             for resource in members:
-                for param in reference_params(resource["resourceType"]):
-                    for ref in self.store.index(resource["resourceType"]).keys(resource["id"], param):
-                        target = reference_target(ref) if "/" in ref else None
-                        if target and target[0] not in PATIENT_COMPARTMENT and target[0] != "Patient":
+                rtype = resource["resourceType"]
+                ref_params = reference_params(rtype)
+                for param, refs in self.store.index(rtype).all_keys(resource["id"]).items():
+                    if param not in ref_params:
+                        continue
+                    for ref in refs:
+                        if ref not in outside:
+                            target = reference_target(ref) if "/" in ref else None
+                            keep = target and target[0] not in PATIENT_COMPARTMENT and target[0] != "Patient"
+                            outside[ref] = target if keep else None
+                        target = outside[ref]
+                        if target is not None and target not in seen:
                             extras.extend(self._take(target[0], target[1], seen))
         result = members + extras
         if types:

@@ -7,6 +7,7 @@ match is a comparison, never a re-parse at query time.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
@@ -62,7 +63,8 @@ def date_range(text: str) -> tuple[float, float]:
     if g["f"]:
         frac = g["f"]
         start += float(frac)
-        return start, start + 10 ** -(len(frac) - 1)
+        # at least one float step wide: 10**-7 s and less vanish next to epoch seconds, and [start, start) is empty
+        return start, max(start + 10 ** -(len(frac) - 1), math.nextafter(start, math.inf))
     if g["S"] is not None:
         return start, start + 1
     if g["M"] is not None:

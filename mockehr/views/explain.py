@@ -67,11 +67,12 @@ LINKS = {
 }
 
 # The pages of the login flow and what each is for.
-PAGES = {"/auth/login": "login", "/auth/pick-patient": "picker", "/auth/pick-encounter": "picker",
-         "/auth/consent": "consent"}
+PAGES = {"/auth/login": "login", "/auth/second-factor": "second-factor", "/auth/pick-patient": "picker",
+         "/auth/pick-encounter": "picker", "/auth/consent": "consent"}
 AUTH_PATHS = {"/auth/authorize": "authorize", "/auth/token": "token", "/auth/introspect": "introspection",
               "/auth/revoke": "revocation", "/auth/register": "registration", "/auth/userinfo": "userinfo",
-              "/auth/jwks": "jwks", "/fhir/.well-known/smart-configuration": "discovery",
+              "/auth/jwks": "jwks", "/auth/logout": "logout",
+              "/fhir/.well-known/smart-configuration": "discovery",
               "/fhir/.well-known/openid-configuration": "discovery", "/fhir/metadata": "capabilities"}
 
 
@@ -82,8 +83,8 @@ def link(name: str) -> dict:
 
 # -- what a step is -----------------------------------------------------------------
 def classify(method: str, path: str) -> str:
-    """The kind of a step: discovery, authorize, login, picker, consent, token, introspection,
-    revocation, registration, userinfo, jwks, capabilities, fhir, manage, admin or page."""
+    """The kind of a step: discovery, authorize, login, second-factor, picker, consent, token, introspection,
+    revocation, registration, userinfo, jwks, logout, capabilities, fhir, manage, admin or page."""
     if path in AUTH_PATHS:
         return AUTH_PATHS[path]
     if path in PAGES:
@@ -175,9 +176,15 @@ def describe(kind: str, method: str, path: str, status: int, params: dict, ok: b
             then = "the server sends the browser to the login page first."
         return (f"Authorization request ({mode})",
                 f"The app sends the user's browser to the authorize endpoint{asked}; {then}")
-    if kind in ("login", "picker", "consent"):
+    if kind == "logout":
+        return ("RP-initiated logout" + ("" if ok else " refused"),
+                "The app sends the browser to the end_session_endpoint: the sign-in session ends, its online_access "
+                "grants are revoked and its apps are told over the back channel.")
+    if kind in ("login", "second-factor", "picker", "consent"):
         shown = method == "GET"
         words = {"login": ("Login page", "The user signs in to the EHR (here: picks who they are)."),
+                 "second-factor": ("Second-factor page", "The app asked for a stronger sign-in (acr_values, or the "
+                                   "step-up fault): the user enters a one-time code."),
                  "picker": ("Context picker", "The user picks the patient (or encounter) the app will work on."),
                  "consent": ("Consent page", "The user sees what the app asks for and allows or denies it.")}[kind]
         if shown:
@@ -234,6 +241,7 @@ def spec_links(kind: str, grant: str | None = None, ok: bool = True, interaction
         "authorize": ["smart-authorize", "smart-ehr-launch" if ehr_launch else "smart-standalone",
                       "rfc6749-authorize", "rfc7636", "rfc9207"],
         "login": ["smart-authorize"], "picker": ["smart-scopes"], "consent": ["smart-scopes", "smart-authorize"],
+        "second-factor": ["oidc-auth-request"], "logout": ["oidc-id-token"],
         "introspection": ["smart-introspection", "rfc7662"], "revocation": ["rfc7009"],
         "registration": ["rfc7591"], "userinfo": ["oidc-userinfo"], "manage": ["smart-conformance"],
         "launch": ["smart-ehr-launch"],

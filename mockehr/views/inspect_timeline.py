@@ -81,14 +81,17 @@ def _body(body: dict | None) -> tuple[object, list | None, str]:
         pairs = parse_qsl(body["form"], keep_blank_values=True)
         return None, pairs, "\n".join(f"{k}={v}" for k, v in pairs)
     if "json" in body:
-        return body["json"], None, _pretty(body["json"])
+        try:
+            return body["json"], None, _pretty(body["json"])
+        except TypeError:  # nested deeper than orjson writes (254 levels): a hostile body, shown by its size
+            return None, None, f"(JSON nested too deeply to show, {body.get('size', 0)} bytes)"
     raw: bytes = body["raw"]
     truncated = body["size"] > len(raw)
     if not truncated and "json" in body.get("mime", ""):
         try:
             parsed = orjson.loads(raw)
             return parsed, None, _pretty(parsed)
-        except orjson.JSONDecodeError:
+        except (orjson.JSONDecodeError, TypeError):  # not JSON, or nested deeper than orjson writes: as text
             pass
     text = raw.decode("utf-8", "replace")
     if truncated:

@@ -48,7 +48,7 @@ def trace(steps: list[dict]) -> Trace:
         kind = step["kind"]
         if kind == "authorize":
             _authorize(step, t)
-        elif kind in ("login", "picker", "consent"):
+        elif kind in ("login", "second-factor", "picker", "consent"):
             _page(step, t)
         elif kind == "token":
             _token(step, t)

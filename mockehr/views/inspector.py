@@ -99,7 +99,7 @@ def build_blueprint() -> Blueprint:
         raw = request.args.get("since", "0")
         if not raw.isdigit():
             return _json({"error": "since must be a whole number (the last step id you have)"}, 400)
-        since = int(raw)
+        since = min(int(raw), 2**63 - 1)  # the answer echoes it, and JSON integers stop at 64 bits
         steps, findings = snapshot()
         fresh = [s for s in steps if s["id"] > since and filters.keep(s)]
         return _json({"last": max(since, steps[-1]["id"] if steps else 0),

@@ -201,7 +201,8 @@ def test_explicit_values_and_dedup():
         "redirect_uris": [SPA_CB, SPA_CB, "https://b.example/cb"], "response_types": ["code", "code"],
         "grant_types": ["authorization_code", "authorization_code"], "subject_type": "pairwise",
         "scope": "  openid   launch ", "client_uri": "https://a.example", "policy_uri": "https://a.example/p",
-        "tos_uri": "https://a.example/t"})
+        "tos_uri": "https://a.example/t",
+        "sector_identifier_uri": "https://a.example/sector.json"})  # pairwise on two hosts needs one (OIDC Core 8.1)
     assert meta.redirect_uris == (SPA_CB, "https://b.example/cb")
     assert meta.grant_types == ("authorization_code",) and meta.response_types == ("code",)
     assert meta.subject_type == "pairwise" and meta.scope == "openid launch"

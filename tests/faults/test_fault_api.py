@@ -17,7 +17,7 @@ BAD_SPECS = [
     ("throtle", "unknown kind 'throtle' (did you mean 'throttle'?)"),
     ("rate-limit", "unknown kind 'rate-limit' (known kinds: throttle, error, latency, rotate-keys, token-lifetime, "
                    "deny, expire-refresh, revoke-all, drop, clock, bad-signature, jwks-down, slow-body, "
-                   "transient-error, file-generation-failed, some-file-generation-failed, file-expired)"),
+                   "step-up, transient-error, file-generation-failed, some-file-generation-failed, file-expired)"),
     ("throttle:evrey=2", "throttle does not take 'evrey' (did you mean 'every'?)"),
     ("deny:path=/x", "deny does not take 'path' (it takes every, rate, count)"),
     ("revoke-all:count=1", "revoke-all does not take 'count' (it takes no keys)"),

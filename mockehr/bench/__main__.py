@@ -1,0 +1,5 @@
+import sys
+
+from mockehr.bench.run import main
+
+sys.exit(main())
