@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,8 @@ class AuthService:
     def __init__(self, *, data_dir: Path | None, root_url: Callable[[], str], directory: authorize.Directory,
                  user_claims: Callable[[str], dict], audit: AuditLog, auto_approve: bool, strict: bool,
                  token_lifetime: int, clock, faults: FaultBoard | None = None):
+        # A mock serves plain http on a LAN (workshops, containers): Authlib would refuse it with a 500.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
         self.faults = faults or FaultBoard()
         # The clock fault moves the authorization server's clock (iat, exp, code and launch expiry).
         clock = _skewed(clock, self.faults)

@@ -65,7 +65,7 @@ SIM_ERRORS: dict[str, SimError] = {
 
 def check_sim_error(value: object) -> str | None:
     """None when fine, else a message naming the problem."""
-    if value is None or value in SIM_ERRORS:
+    if value is None or (isinstance(value, str) and value in SIM_ERRORS):
         return None
     return f"unknown sim_error {value!r}; known: {', '.join(SIM_ERRORS)}"
 
